@@ -1,0 +1,1 @@
+"""The shipper: sources -> formats -> ECS normalization -> sinks (OpenSearch/Elasticsearch, file, fluent)."""

@@ -1,0 +1,218 @@
+"""`mlsiem setup` against the real local OpenSearch engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mlsiem.adapter import Engine
+from mlsiem.indices import BASELINES_INDEX, STATE_INDEX, alerts_alias, data_streams
+from mlsiem.installer import run_setup
+from mlsiem.templates import SetupConfig
+
+NOW = "2026-11-25T12:00:00.000Z"
+
+DOCUMENTS: dict[str, dict[str, Any]] = {
+    "inference": {
+        "@timestamp": NOW,
+        "event": {
+            "kind": "event",
+            "category": ["api"],
+            "type": ["access"],
+            "outcome": "success",
+            "dataset": "mlsiem.inference",
+            "duration": 12_500_000,
+            "id": "inf-1",
+        },
+        "source": {"ip": "10.1.2.3"},
+        "user": {"name": "alice"},
+        "http": {"response": {"status_code": 200}},
+        "gen_ai": {"usage": {"input_tokens": 812, "output_tokens": 64}, "request": {"temperature": 0.2}},
+        "mlsiem": {
+            "model": {"name": "credit-scorer", "version": "3", "type": "classification"},
+            "prediction": {"label": "approve", "score": 0.91},
+            "features": {"income": 52000, "age": 41.5, "region": "north"},
+        },
+    },
+    "pipeline": {
+        "@timestamp": NOW,
+        "event": {
+            "kind": "event",
+            "category": ["configuration"],
+            "type": ["change"],
+            "dataset": "mlsiem.pipeline",
+            "action": "model_deployed",
+            "id": "pipe-1",
+        },
+        "user": {"name": "deployer"},
+        "mlsiem": {
+            "model": {"name": "credit-scorer", "version": "3"},
+            "deployment": {"approved": False},
+            "pipeline": {"name": "train-credit", "run_id": "r-17", "stage": "deploy"},
+        },
+    },
+    "drift": {
+        "@timestamp": NOW,
+        "event": {"kind": "metric", "dataset": "mlsiem.drift"},
+        "mlsiem": {
+            "model": {"name": "credit-scorer", "version": "3"},
+            "drift": {
+                "metric": "psi",
+                "score": 0.31,
+                "threshold": 0.2,
+                "p_value": 0.0001,
+                "feature": "income",
+                "reference_size": 10000,
+                "current_size": 500,
+            },
+        },
+    },
+    "alert": {
+        "@timestamp": NOW,
+        "event": {
+            "kind": "alert",
+            "category": ["intrusion_detection"],
+            "dataset": "mlsiem.alerts",
+            "severity": 73,
+            "risk_score": 73.0,
+            "reason": "One client sent 5000 probing requests.",
+            "id": "al-1",
+        },
+        "rule": {"id": "r-1", "name": "Model extraction by probing", "category": "security"},
+        "threat": {
+            "framework": "MITRE ATLAS",
+            "technique": {"id": ["AML.T0024"], "name": ["Exfiltration via AI Inference API"]},
+        },
+        "source": {"ip": "203.0.113.9"},
+        "mlsiem": {
+            "alert": {
+                "severity": "high",
+                "status": "open",
+                "occurrences": 2,
+                "group_key": "203.0.113.9",
+                "first_seen": NOW,
+                "last_seen": NOW,
+            }
+        },
+    },
+}
+
+EXPECTED_TYPES = {
+    "inference": {
+        "@timestamp": "date",
+        "event.duration": "long",
+        "source.ip": "ip",
+        "gen_ai.usage.input_tokens": "integer",
+        "mlsiem.prediction.score": "double",
+        "mlsiem.features.income": "double",
+        "mlsiem.features.age": "double",
+        "mlsiem.features.region": "keyword",
+        "mlsiem.model.name": "keyword",
+        "http.response.status_code": "long",
+    },
+    "pipeline": {"mlsiem.deployment.approved": "boolean", "event.action": "keyword", "user.name": "keyword"},
+    "drift": {
+        "mlsiem.drift.score": "double",
+        "mlsiem.drift.reference_size": "long",
+        "mlsiem.drift.feature": "keyword",
+    },
+    "alert": {
+        "event.severity": "long",
+        "event.risk_score": "float",
+        "source.ip": "ip",
+        "mlsiem.alert.occurrences": "long",
+        "mlsiem.alert.first_seen": "date",
+        "threat.technique.id": "keyword",
+    },
+}
+
+
+def _field_types(engine: Engine, index: str, fields: list[str]) -> dict[str, str]:
+    caps = engine.request("GET", f"/{index}/_field_caps", params={"fields": ",".join(fields)})["fields"]
+    return {name: next(iter(types)) for name, types in caps.items() if name in fields}
+
+
+@pytest.fixture(scope="module")
+def installed(engine: Engine) -> list:
+    return [run_setup(engine), run_setup(engine)]
+
+
+def test_setup_twice_second_run_changes_nothing(installed: list) -> None:
+    first, second = installed
+    assert {a.name for a in first if a.action == "created"} >= {
+        "logs-mlsiem.inference",
+        "mlsiem-settings",
+        "logs-mlsiem.inference-default",
+        "mlsiem-alerts-default",
+    }
+    assert all(a.action in ("unchanged", "skipped") for a in second), [a for a in second if a.changed]
+
+
+def test_lifecycle_is_skipped_on_a_node_without_ism(installed: list, engine: Engine) -> None:
+    assert not engine.has_lifecycle_management()
+    policies = [a for a in installed[0] if a.kind == "lifecycle policy"]
+    assert {a.name for a in policies} == {"mlsiem-logs", "mlsiem-metrics", "mlsiem-alerts"}
+    assert {a.action for a in policies} == {"skipped"}
+
+
+@pytest.mark.parametrize("kind", ["inference", "pipeline", "drift", "alert"])
+def test_one_document_of_each_kind_reads_back_with_mapped_types(
+    installed: list, engine: Engine, kind: str
+) -> None:
+    target = alerts_alias() if kind == "alert" else data_streams()[kind]
+    doc_id = f"{kind}-roundtrip"
+    assert engine.create_document(target, doc_id, DOCUMENTS[kind], refresh=True)
+    assert not engine.create_document(
+        target, doc_id, DOCUMENTS[kind], refresh=True
+    )  # op_type create: no twin
+    hits = engine.search(target, {"query": {"ids": {"values": [doc_id]}}})["hits"]["hits"]
+    assert len(hits) == 1 and hits[0]["_source"] == DOCUMENTS[kind]
+    expected = EXPECTED_TYPES[kind]
+    assert _field_types(engine, target, list(expected)) == expected
+
+
+def test_mapped_types_behave(installed: list, engine: Engine) -> None:
+    stream = data_streams()["inference"]
+    engine.create_document(stream, "inference-roundtrip", DOCUMENTS["inference"], refresh=True)
+    by_cidr = {"query": {"term": {"source.ip": "10.1.0.0/16"}}}
+    assert engine.search(stream, by_cidr)["hits"]["total"]["value"] >= 1
+    by_range = {"query": {"range": {"mlsiem.features.income": {"gte": 50000, "lte": 60000}}}}
+    assert engine.search(stream, by_range)["hits"]["total"]["value"] >= 1
+
+
+def test_baselines_and_state_indices_exist(installed: list, engine: Engine) -> None:
+    for index in (BASELINES_INDEX, STATE_INDEX):
+        assert engine.exists(f"/{index}")
+    doc = {
+        "@timestamp": NOW,
+        "mlsiem": {"model": {"name": "m", "version": "1"}},
+        "profile": {"bins": [1, 2, 3]},
+    }
+    engine.index_document(BASELINES_INDEX, "m-1", doc, refresh=True)
+    assert engine.get_document(BASELINES_INDEX, "m-1")["_source"] == doc
+
+
+def test_a_namespace_of_its_own(engine: Engine, namespace: str) -> None:
+    actions = run_setup(engine, SetupConfig(namespace=namespace))
+    created = {a.name for a in actions if a.action == "created"}
+    assert created >= {f"logs-mlsiem.inference-{namespace}", f"mlsiem-alerts-{namespace}"}
+    assert engine.exists(f"/_alias/mlsiem-alerts-{namespace}")
+
+
+def test_a_changed_template_is_updated_in_place(installed: list, engine: Engine) -> None:
+    """A stored template from an older release (different body and fingerprint) is replaced, and the live
+    data stream gets the current mapping back without losing its documents."""
+    path = "/_component_template/mlsiem-drift-mappings"
+    stored = engine.request("GET", path)["component_templates"][0]["component_template"]
+    old = {
+        "template": {"mappings": {"properties": {"@timestamp": {"type": "date"}}}},
+        "_meta": {**stored["_meta"], "mlsiem_fingerprint": "older-release"},
+    }
+    engine.request("PUT", path, body=old)
+    actions = {(a.kind, a.name): a.action for a in run_setup(engine)}
+    assert actions[("component template", "mlsiem-drift-mappings")] == "updated"
+    assert actions[("data stream", "metrics-mlsiem.drift-default")] == "updated"
+    restored = engine.request("GET", path)["component_templates"][0]["component_template"]
+    assert restored == stored
+    assert all(a == "unchanged" or a == "skipped" for a in (a.action for a in run_setup(engine)))

@@ -246,7 +246,7 @@ class Engine:
         )
 
     def exists(self, path: str) -> bool:
-        """Whether an index, alias or data stream answers at `path` (GET: OpenSearch has no HEAD for streams)."""
+        """Whether an index, alias or data stream exists at `path` (GET: no HEAD for OpenSearch streams)."""
         return self.request("GET", path, what=f"look up {path}", ignore=(404,)) is not None
 
     def mapping(self, index: str) -> dict:

@@ -19,9 +19,12 @@ from mlsiem.ecs.fields import mapping_for
 from mlsiem.indices import BASELINES_INDEX, STATE_INDEX, alerts_alias, check_namespace
 from mlsiem.lifecycle import LifecyclePolicy
 
-TEMPLATE_VERSION = 1  # bump when a body changes meaningfully; setup then updates in place
+TEMPLATE_VERSION = 2  # bump when a body changes meaningfully; setup then updates in place
 TEMPLATE_PRIORITY = 200
 LOWERCASE_NORMALIZER = "mlsiem_lowercase"
+# Component templates are validated on their own, so every mappings component that uses the normalizer
+# carries its definition too (the composed index gets one, identical copy).
+ANALYSIS: dict[str, Any] = {"normalizer": {LOWERCASE_NORMALIZER: {"type": "custom", "filter": ["lowercase"]}}}
 
 # document kind -> (index template name, index pattern, lifecycle policy) for the data streams
 STREAMS: dict[str, tuple[str, str, str]] = {
@@ -97,9 +100,7 @@ def _settings_component(cfg: SetupConfig) -> dict[str, Any]:
                     "refresh_interval": cfg.refresh_interval,
                     "mapping": {"total_fields": {"limit": cfg.total_fields_limit}},
                 },
-                "analysis": {
-                    "normalizer": {LOWERCASE_NORMALIZER: {"type": "custom", "filter": ["lowercase"]}}
-                },
+                "analysis": ANALYSIS,
             }
         }
     }
@@ -185,7 +186,7 @@ def build_templates(cfg: SetupConfig, lifecycle_settings: LifecycleSettings | No
 
     components = [Template("component", "mlsiem-settings", _stamped(_settings_component(cfg)))]
     for kind in (*STREAMS, "alert"):
-        body = {"template": {"mappings": mapping_for(kind)}}
+        body = {"template": {"settings": {"analysis": ANALYSIS}, "mappings": mapping_for(kind)}}
         components.append(Template("component", f"mlsiem-{kind}-mappings", _stamped(body)))
 
     indexes = []

@@ -51,7 +51,9 @@ def _opensearch_client(settings: ConnectionSettings) -> Any:
         kwargs["http_auth"] = (settings.username, settings.password.get_secret_value())
     if settings.api_key:
         kwargs["headers"] = {"Authorization": f"ApiKey {settings.api_key.get_secret_value()}"}
-    return OpenSearch(**kwargs)
+    client = OpenSearch(**kwargs)
+    _pin_tls_settings(c.session for c in client.transport.connection_pool.connections)
+    return client
 
 
 def _elasticsearch_client(settings: ConnectionSettings) -> Any:
@@ -70,7 +72,17 @@ def _elasticsearch_client(settings: ConnectionSettings) -> Any:
         kwargs["basic_auth"] = (settings.username, settings.password.get_secret_value())
     if settings.api_key:
         kwargs["api_key"] = settings.api_key.get_secret_value()
-    return Elasticsearch(**kwargs)
+    client = Elasticsearch(**kwargs)
+    _pin_tls_settings(node.session for node in client.transport.node_pool.all())
+    return client
+
+
+def _pin_tls_settings(sessions: Iterable[Any]) -> None:
+    """Our TLS settings must win: requests otherwise lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the
+    CA file and even turn verification back on under --insecure. Proxies are then not read from the
+    environment either (set them explicitly if a SIEM sits behind one)."""
+    for session in sessions:
+        session.trust_env = False
 
 
 def _error_from(exc: Exception, what: str, settings: ConnectionSettings) -> EngineError:

@@ -6,7 +6,13 @@ import sys
 
 import typer
 
-from mlsiem.cli import demo_cmd, engine_cmd, setup_cmd
+from mlsiem.cli import (
+    demo_cmd,
+    engine_cmd,
+    normalize_cmd,
+    setup_cmd,
+    ship_cmd,
+)
 from mlsiem.errors import ConfigError, MlsiemError
 
 app = typer.Typer(
@@ -18,6 +24,8 @@ app = typer.Typer(
 )
 app.add_typer(engine_cmd.app, name="engine")
 app.command("setup")(setup_cmd.setup)
+app.command("normalize")(normalize_cmd.normalize)
+app.command("ship")(ship_cmd.ship)
 app.command("demo")(demo_cmd.demo)
 
 

@@ -1,0 +1,144 @@
+"""`mlsiem normalize`: telemetry files (or stdin) -> ECS NDJSON on stdout, with no engine involved.
+
+Rejected lines go to the dead-letter file with their reason; the command still exits 0, since every
+line is accounted for (the summary on stderr says how many and where). Exit 2 for unusable options, a
+bad mapping file or an unreadable input file. Hash-based event ids use `file:<absolute path>` (or
+`stdin`) as the source and the line's byte offset, so the same file gives the same ids every run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Annotated
+
+import orjson
+import typer
+from pydantic import ValidationError
+
+from mlsiem.errors import ConfigError
+from shipper.deadletter import DeadLetterWriter
+from shipper.normalizer import NormalizeConfig, Normalizer
+from shipper.records import Origin, Rejected
+
+DEFAULT_DEAD_LETTER = "mlsiem-dead-letter.ndjson"
+_SHOWN_REJECTIONS = 5
+_OPTION_NAMES = {"format": "--format", "mapping_file": "--mapping", "content_policy": "--content-policy"}
+
+
+def _config(**values: object) -> NormalizeConfig:
+    try:
+        return NormalizeConfig(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            field = ".".join(str(part) for part in error["loc"])
+            option = _OPTION_NAMES.get(field, f"--{field.replace('_', '-')}" if field else "options")
+            problems.append(f"{option}: {error['msg'].removeprefix('Value error, ')}")
+        raise ConfigError("; ".join(problems)) from None
+
+
+def _inputs(files: list[str]) -> list[tuple[str, Path | None]]:
+    """(display name, path or None for stdin); every file is checked before any output is written."""
+    inputs: list[tuple[str, Path | None]] = []
+    for name in files:
+        if name == "-":
+            inputs.append(("<stdin>", None))
+            continue
+        path = Path(name)
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"cannot read {name}: {exc.strerror or exc}") from None
+        inputs.append((name, path))
+    return inputs
+
+
+def _lines(handle: IO[bytes]) -> Iterator[tuple[int, int, bytes]]:
+    """(line number, byte offset, line without its end-of-line)."""
+    offset = 0
+    for number, line in enumerate(handle, start=1):
+        yield number, offset, line.rstrip(b"\r\n")
+        offset += len(line)
+
+
+def normalize(
+    files: Annotated[list[str], typer.Argument(help="Files to read; - reads standard input.")],
+    input_format: Annotated[
+        str, typer.Option("--format", help="auto | native | otlp | litellm | mapping (default auto).")
+    ] = "auto",
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", help="YAML mapping for other JSON logs (KServe, ...).")
+    ] = None,
+    content_policy: Annotated[
+        str, typer.Option("--content-policy", help="Prompts/completions: full | redacted | hash | none.")
+    ] = "redacted",
+    dead_letter: Annotated[
+        Path, typer.Option("--dead-letter", help="Where rejected lines go, with their reason.")
+    ] = Path(DEFAULT_DEAD_LETTER),
+    keep_original: Annotated[
+        bool, typer.Option("--keep-original", help="Store each raw line in event.original.")
+    ] = False,
+    max_features: Annotated[int, typer.Option("--max-features", help="Features kept per event.")] = 200,
+    namespace: Annotated[str, typer.Option("--namespace", help="data_stream.namespace of the events.")] = (
+        "default"
+    ),
+) -> None:
+    """Normalize telemetry to ECS NDJSON on stdout (no engine needed)."""
+    config = _config(
+        format=input_format,
+        mapping_file=mapping,
+        content_policy=content_policy,
+        keep_original=keep_original,
+        max_features=max_features,
+        namespace=namespace,
+    )
+    normalizer = Normalizer(config)
+    inputs = _inputs(files)
+    out = sys.stdout.buffer
+    read = events = 0
+    shown: list[str] = []
+    with DeadLetterWriter(dead_letter) as letters:
+        try:
+            for name, path in inputs:
+                handle = sys.stdin.buffer if path is None else path.open("rb")
+                source = "stdin" if path is None else f"file:{path.resolve()}"
+                display_path = None if path is None else str(path)
+                try:
+                    for number, offset, line in _lines(handle):
+                        if not line.strip():
+                            continue
+                        read += 1
+                        normalized, rejected = normalizer.normalize(
+                            line, Origin(source, offset, display_path)
+                        )
+                        if normalized:
+                            out.write(b"".join(orjson.dumps(event.document) + b"\n" for event in normalized))
+                            events += len(normalized)
+                        for record in rejected:
+                            letters.write(record)
+                            _note(shown, name, number, record)
+                finally:
+                    if path is not None:
+                        handle.close()
+            out.flush()
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
+        rejected_count = letters.count
+    for line in shown:
+        print(line, file=sys.stderr)
+    if rejected_count > len(shown):
+        print(f"  ... and {rejected_count - len(shown)} more", file=sys.stderr)
+    summary = f"mlsiem normalize: {read} lines read, {events} events, {rejected_count} rejected"
+    if rejected_count:
+        summary += f" (written with their reasons to {dead_letter})"
+    print(summary, file=sys.stderr)
+
+
+def _note(shown: list[str], name: str, number: int, record: Rejected) -> None:
+    if len(shown) < _SHOWN_REJECTIONS:
+        shown.append(f"  {name}:{number}: {record.reason[:200]}")

@@ -1,0 +1,117 @@
+"""OTLP/JSON decoding: `AnyValue` / `KeyValue` lists as plain values, and GenAI message content.
+
+Prompt and completion text is taken from, in order: `gen_ai.input.messages` / `gen_ai.output.messages`
+(current conventions, structured or a JSON string), `gen_ai.prompt` / `gen_ai.completion` (attributes
+or the `gen_ai.content.*` span events), OpenLLMetry's indexed `gen_ai.prompt.<n>.content` attributes,
+and the per-message events (`gen_ai.user.message`, `gen_ai.choice`, ...) as span events or log records.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from shipper.normalize.values import as_int
+
+PROMPT_EVENTS = frozenset(
+    {"gen_ai.user.message", "gen_ai.system.message", "gen_ai.assistant.message", "gen_ai.tool.message"}
+)
+
+
+def any_value(value: Any) -> Any:
+    """An OTLP `AnyValue` as a plain value (int64 arrives as a string in OTLP/JSON)."""
+    if value.__class__ is not dict:
+        return None
+    for key, item in value.items():
+        if key == "stringValue":
+            return item
+        if key == "intValue":
+            return as_int(item, 2**63 - 1, -(2**63))
+        if key == "doubleValue" or key == "boolValue" or key == "bytesValue":
+            return item
+        if key == "arrayValue":
+            values = item.get("values") if item.__class__ is dict else None
+            return [any_value(v) for v in values] if values.__class__ is list else []
+        if key == "kvlistValue":
+            values = item.get("values") if item.__class__ is dict else None
+            return attributes(values)
+    return None
+
+
+def attributes(items: Any) -> dict[str, Any]:
+    """An OTLP `KeyValue` list as a dict."""
+    result: dict[str, Any] = {}
+    if items.__class__ is not list:
+        return result
+    for item in items:
+        if item.__class__ is dict:
+            key = item.get("key")
+            if key.__class__ is str:
+                result[key] = any_value(item.get("value"))
+    return result
+
+
+def structured(value: Any) -> Any:
+    """Message attributes may hold a JSON string (`gen_ai.input.messages`, `gen_ai.prompt`)."""
+    if value.__class__ is str and value[:1] in ("[", "{"):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value
+
+
+def _indexed_messages(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]] | None:
+    """OpenLLMetry's flattened `gen_ai.prompt.<n>.role` / `.content` attributes as a message list."""
+    if f"{prefix}.0.content" not in attrs and f"{prefix}.0.role" not in attrs:
+        return None
+    messages = []
+    index = 0
+    while f"{prefix}.{index}.content" in attrs or f"{prefix}.{index}.role" in attrs:
+        messages.append(
+            {"role": attrs.get(f"{prefix}.{index}.role"), "content": attrs.get(f"{prefix}.{index}.content")}
+        )
+        index += 1
+    return messages
+
+
+def message_content(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any], Any]]) -> tuple[Any, Any]:
+    """Prompt and completion in the richest form present (see the module docstring for the order)."""
+    prompt = attrs.get("gen_ai.input.messages")
+    if prompt is None:
+        prompt = attrs.get("gen_ai.prompt")
+    completion = attrs.get("gen_ai.output.messages")
+    if completion is None:
+        completion = attrs.get("gen_ai.completion")
+    if prompt is None:
+        prompt = _indexed_messages(attrs, "gen_ai.prompt")
+    if completion is None:
+        completion = _indexed_messages(attrs, "gen_ai.completion")
+    prompt_messages: list[Any] = []
+    choices: list[Any] = []
+    for name, event_attrs, body in events:
+        if name == "gen_ai.content.prompt" and prompt is None:
+            prompt = event_attrs.get("gen_ai.prompt")
+        elif name == "gen_ai.content.completion" and completion is None:
+            completion = event_attrs.get("gen_ai.completion")
+        elif name in PROMPT_EVENTS:
+            message = body if body.__class__ is dict else dict(event_attrs)
+            message.setdefault("role", name.split(".")[1])
+            prompt_messages.append(message)
+        elif name == "gen_ai.choice":
+            choices.append(body if body.__class__ is dict else dict(event_attrs))
+    if prompt is None and prompt_messages:
+        prompt = prompt_messages
+    if completion is None and choices:
+        completion = choices
+    return structured(prompt), structured(completion)
+
+
+def finish_reasons(choices: Any) -> list[str] | None:
+    if choices.__class__ is not list:
+        return None
+    reasons = [
+        c["finish_reason"] for c in choices if c.__class__ is dict and c.get("finish_reason").__class__ is str
+    ]
+    return reasons or None

@@ -1,0 +1,49 @@
+"""Closed vocabularies taken from the ECS layer (so there is one definition), and the pipeline actions.
+
+Pipeline actions (DESIGN "Fields") get their ECS `event.category` / `event.type` here; an action not
+listed is still accepted (any lower-case word) and filed as a `process` / `info` event.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final, get_args
+
+from mlsiem.ecs import EventCategory, EventOutcome, EventType, GuardrailAction, ModelType
+
+OUTCOMES: Final = frozenset(get_args(EventOutcome))
+MODEL_TYPES: Final = frozenset(get_args(ModelType))
+GUARDRAIL_ACTIONS: Final = frozenset(get_args(GuardrailAction))
+EVENT_CATEGORIES: Final = frozenset(get_args(EventCategory))
+EVENT_TYPES: Final = frozenset(get_args(EventType))
+
+# action -> (event.category, event.type, outcome implied by the action or None)
+PIPELINE_ACTIONS: Final[dict[str, tuple[str, str, str | None]]] = {
+    "model_registered": ("configuration", "creation", None),
+    "model_deployed": ("configuration", "change", None),
+    "model_promoted": ("configuration", "change", None),
+    "model_rolled_back": ("configuration", "change", None),
+    "model_retired": ("configuration", "deletion", None),
+    "model_deleted": ("configuration", "deletion", None),
+    "logging_config_changed": ("configuration", "change", None),
+    "guardrail_changed": ("configuration", "change", None),
+    "config_changed": ("configuration", "change", None),
+    "training_started": ("process", "start", None),
+    "training_completed": ("process", "end", "success"),
+    "training_failed": ("process", "end", "failure"),
+    "evaluation_completed": ("process", "end", None),
+    "data_validation_passed": ("process", "info", "success"),
+    "data_validation_failed": ("process", "info", "failure"),
+    "dataset_registered": ("configuration", "creation", None),
+}
+ACTION_NAME: Final = re.compile(r"[a-z][a-z0-9_.-]{0,127}")
+
+
+def pipeline_action(action: str) -> tuple[str, str, str | None]:
+    """ECS category, type and implied outcome of a pipeline action."""
+    known = PIPELINE_ACTIONS.get(action)
+    if known is not None:
+        return known
+    if action.endswith("_changed") or action.endswith("_updated"):
+        return ("configuration", "change", None)
+    return ("process", "info", None)

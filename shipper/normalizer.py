@@ -1,0 +1,262 @@
+"""The normalizer: one raw record (a JSON line or a decoded dict) + its origin -> ECS events or a rejection.
+
+`Normalizer(config).normalize(raw, origin)` NEVER raises for bad input: every record is accounted for,
+as events (`Normalized`) or as a `Rejected` with a reason that names the problem ("not JSON: ...",
+"line too long: ...", "litellm: no valid startTime ..."); the caller adds file and line context from
+the origin. Blank lines give neither (they are not records). Records too long (`max_line_bytes`) or
+nested too deep (`max_depth`) are rejected before any format looks at them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mlsiem.errors import ConfigError
+from mlsiem.indices import check_namespace
+from shipper.formats import FormatName, auto, litellm, native, otlp
+from shipper.formats.mapping import MappingFormat
+from shipper.normalize.document import ContentPolicy, Draft, RecordContext, RecordError
+from shipper.normalize.ids import content_id, usable_own_id
+from shipper.normalize.redaction import redact
+from shipper.records import Normalized, Origin, Rejected
+
+MIB: Final = 1024 * 1024
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+Converter = Callable[[dict[str, Any], RecordContext], list[Draft]]
+
+
+class NormalizeConfig(BaseModel):
+    """How records are read and what of their content is kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: FormatName = "auto"
+    mapping_file: Path | None = None
+    content_policy: ContentPolicy = "redacted"
+    max_features: int = Field(200, ge=0, le=10_000)
+    keep_original: bool = Field(False, description="store the raw record in event.original (opt-in)")
+    max_line_bytes: int = Field(MIB, ge=1024, le=64 * MIB)
+    max_depth: int = Field(64, ge=4, le=1000)
+    namespace: str = "default"
+    otlp_genai_only: bool = Field(True, description="OTLP: only spans/log records with GenAI telemetry")
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        try:
+            return check_namespace(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NormalizeConfig:
+        if self.format == "mapping" and self.mapping_file is None:
+            raise ValueError("format `mapping` needs mapping_file (a YAML mapping)")
+        if self.mapping_file is not None and self.format not in ("mapping", "auto"):
+            raise ValueError(
+                f"mapping_file is only used with format `mapping` or `auto`, not {self.format!r}"
+            )
+        if self.keep_original and self.content_policy in ("hash", "none"):
+            raise ValueError(
+                f"keep_original would store the prompts that content_policy {self.content_policy!r} hides"
+            )
+        return self
+
+
+def raw_text(raw: str | bytes | dict[str, Any]) -> str:
+    """The record as text for the dead-letter file, losslessly (undecodable bytes survive as
+    surrogate escapes: `text.encode("utf-8", "surrogateescape")` gives the original bytes back)."""
+    if raw.__class__ is str:
+        return raw  # type: ignore[return-value]
+    if raw.__class__ is bytes or isinstance(raw, bytes | bytearray | memoryview):
+        return bytes(raw).decode("utf-8", "surrogateescape")  # type: ignore[arg-type]
+    return _dump_any(raw).decode("utf-8", "surrogateescape")
+
+
+def _dump_any(value: Any) -> bytes:
+    return orjson.dumps(value, default=repr, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+
+
+_ESCAPES = (b"\\\\", b'\\"')
+_OPEN_CLOSE = bytes.maketrans(b"[{]}", b"(())")
+_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b'"[]{}')
+
+
+def raw_too_deep(raw: bytes, limit: int) -> bool:
+    """Whether a parsed JSON text nests deeper than `limit`, computed on its bytes at C speed.
+
+    Escaped backslashes and quotes are dropped, everything but quotes and brackets is deleted (both
+    bracket kinds become parentheses), the strings are cut out (the text between quotes alternates
+    outside/inside), and what is left is the bracket skeleton: each `replace(b"()", b"")` pass peels
+    exactly one level. Only called for text that already parsed as JSON.
+    """
+    skeleton = raw.replace(_ESCAPES[0], b"").replace(_ESCAPES[1], b"")
+    skeleton = b"".join(skeleton.translate(_OPEN_CLOSE, _NOT_STRUCTURE).split(b'"')[::2])
+    for _ in range(limit):
+        if not skeleton:
+            return False
+        skeleton = skeleton.replace(b"()", b"")
+    return bool(skeleton)
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether objects/arrays nest deeper than `limit` (iterative: no recursion on hostile input)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if node.__class__ is dict else node
+        for item in children:
+            if item.__class__ is dict or item.__class__ is list:
+                stack.append((item, depth + 1))
+    return False
+
+
+class Normalizer:
+    """Turns raw records into ECS events. Construction validates the mapping file (ConfigError)."""
+
+    def __init__(self, config: NormalizeConfig | None = None) -> None:
+        self.config = config = config or NormalizeConfig()
+        self.mapping = MappingFormat.load(config.mapping_file) if config.mapping_file else None
+        self._converters: dict[str, Converter] = {
+            "native": native.convert,
+            "otlp": partial(otlp.convert, genai_only=config.otlp_genai_only),
+            "litellm": litellm.convert,
+        }
+        if self.mapping is not None:
+            self._converters["mapping"] = self.mapping.convert
+        self._fixed = None if config.format == "auto" else config.format
+        self._policy = config.content_policy
+        self._max_features = config.max_features
+        self._namespace = config.namespace
+        self._max_bytes = config.max_line_bytes
+        self._max_depth = config.max_depth
+
+    # -- entry --------------------------------------------------------------------------------------
+
+    def normalize(
+        self, raw: str | bytes | dict[str, Any], origin: Origin
+    ) -> tuple[list[Normalized], list[Rejected]]:
+        """Events made from one record, and the record itself when (part of) it could not be used."""
+        try:
+            return self._normalize(raw, origin)
+        except Exception as exc:  # a bug must not stop the stream: the record is kept with the reason
+            reason = f"internal error while normalizing: {type(exc).__name__}: {redact(str(exc))[:300]}"
+            return [], [Rejected(reason, raw_text(raw), origin)]
+
+    def _reject(self, reason: str, raw: Any, origin: Origin) -> tuple[list[Normalized], list[Rejected]]:
+        return [], [Rejected(reason, raw_text(raw), origin)]
+
+    def _decode(self, raw: Any) -> tuple[dict[str, Any] | None, str | None]:
+        """(record, None) or (None, reason); ({}, None) for a blank line."""
+        if raw.__class__ is dict:
+            return raw, None
+        limit = self._max_bytes
+        if raw.__class__ is str:
+            size = len(raw)
+            if size * 4 > limit:
+                size = len(raw.encode("utf-8", "surrogatepass"))
+        else:
+            size = len(raw)
+        if size > limit:
+            return None, f"line too long: {size} bytes, the limit is {limit} (max_line_bytes)"
+        try:
+            record = _loads(raw)
+        except _JSONDecodeError as exc:
+            if not raw.strip():
+                return {}, None
+            return None, f"not JSON: {exc}"
+        if record.__class__ is not dict:
+            return None, f"not a JSON object: the line holds {_JSON_TYPES.get(record.__class__, 'null')}"
+        data = raw if raw.__class__ is bytes else raw.encode("utf-8", "surrogatepass")
+        if data.count(b"{") + data.count(b"[") > self._max_depth and raw_too_deep(data, self._max_depth):
+            return None, f"nested deeper than {self._max_depth} levels (max_depth)"
+        return record, None
+
+    def _normalize(self, raw: Any, origin: Origin) -> tuple[list[Normalized], list[Rejected]]:
+        if raw.__class__ is not str and raw.__class__ is not bytes and raw.__class__ is not dict:
+            if isinstance(raw, bytearray | memoryview):
+                raw = bytes(raw)
+            elif not isinstance(raw, str | bytes | dict):
+                return self._reject(f"not a record: {type(raw).__name__}", raw, origin)
+        record, problem = self._decode(raw)
+        if record is None:
+            return self._reject(problem or "unreadable", raw, origin)
+        if not record:
+            if raw.__class__ is dict:
+                return self._reject("empty object: no fields", raw, origin)
+            return [], []
+        if raw.__class__ is dict and too_deep(record, self._max_depth):
+            return self._reject(f"nested deeper than {self._max_depth} levels (max_depth)", raw, origin)
+        fmt = self._fixed or auto.detect(record) or ("mapping" if self.mapping is not None else None)
+        if fmt is None:
+            keys = ", ".join(sorted(str(k) for k in record)[:8])
+            return self._reject(
+                f"format not recognised (keys: {keys}): not native, otlp or litellm; give a mapping file "
+                "(--mapping) for other JSON logs",
+                raw,
+                origin,
+            )
+        ctx = RecordContext(self._policy, self._max_features, self._namespace)
+        try:
+            drafts = self._converters[fmt](record, ctx)
+        except RecordError as exc:
+            return self._reject(f"{fmt}: {exc}", raw, origin)
+        events = self._finish(drafts, fmt, raw, origin)
+        if ctx.problems:
+            return events, [Rejected(f"{fmt}: " + "; ".join(ctx.problems), raw_text(raw), origin)]
+        return events, []
+
+    # -- common fields ------------------------------------------------------------------------------
+
+    def _finish(self, drafts: list[Draft], fmt: str, raw: Any, origin: Origin) -> list[Normalized]:
+        events: list[Normalized] = []
+        base_id: str | None = None
+        offset, path = origin.offset, origin.path
+        original = None
+        if self.config.keep_original:
+            text = raw_text(raw)
+            original = text if self._policy == "full" else redact(text)
+        for index, draft in enumerate(drafts):
+            if draft.own_id is not None:
+                event_id = usable_own_id(draft.own_id)
+            else:
+                if base_id is None:
+                    base_id = content_id(origin, raw if raw.__class__ is bytes else _raw_bytes(raw))
+                event_id = base_id if index == 0 else f"{base_id}-{index}"
+            doc = draft.document
+            event = doc["event"]
+            event["id"] = event_id
+            mlsiem = doc.get("mlsiem")
+            if mlsiem is None:
+                mlsiem = doc["mlsiem"] = {}
+            mlsiem["source"] = {"format": fmt}
+            if offset is not None:
+                mlsiem["log"] = {"offset": offset}
+            if path:
+                doc["log"] = {"file": {"path": path}}
+            if original is not None:
+                event["original"] = original
+            if draft.malformed:
+                labels = doc.get("labels")
+                if labels is None:
+                    labels = doc["labels"] = {}
+                labels["malformed_fields"] = ",".join(sorted(set(draft.malformed)))
+            events.append(Normalized(draft.kind, event_id, doc))
+        return events
+
+
+def _raw_bytes(raw: Any) -> bytes:
+    if raw.__class__ is str:
+        return raw.encode("utf-8", "surrogateescape")
+    return _dump_any(raw)

@@ -1,0 +1,327 @@
+"""The shipper's pipeline: sources -> normalize -> batches -> sink, with acknowledgement in order.
+
+Each source runs in a reader thread and feeds one bounded queue (a full queue holds the readers back).
+The main loop normalizes records and cuts batches by count, bytes and time; sender threads deliver
+them. A batch counts as delivered once every event in it is in the engine (new or 409), in the
+dead-letter file (rejected with a reason), or in the durable spool. Sources learn about delivery in
+batch order only, so a file's registry offset never passes an event that is not safely somewhere;
+after a crash, reading resumes there and the deterministic ids turn re-sent events into 409s.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from shipper.records import Normalized, Origin, Rejected
+from shipper.sinks.base import Sink, SinkUnavailable
+from shipper.sources.base import RawRecord, Source
+from shipper.spool import Spool, SpoolFull
+
+
+class Normalizes(Protocol):
+    def normalize(
+        self, raw: bytes | dict[str, Any], origin: Origin
+    ) -> tuple[list[Normalized], list[Rejected]]: ...
+
+
+class DeadLetters(Protocol):
+    def write(self, rejected: Rejected) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+@dataclass
+class ShipStats:
+    records: int = 0
+    events: int = 0
+    shipped: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    spooled: int = 0
+    retries: int = 0
+    bytes_read: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+@dataclass
+class _Batch:
+    seq: int
+    events: list[Normalized] = field(default_factory=list)
+    raws: list[str] = field(default_factory=list)
+    origins: list[Origin] = field(default_factory=list)
+    acks: dict[tuple[int, Any], tuple[Source, Any]] = field(default_factory=dict)
+    size: int = 0
+    opened: float = field(default_factory=time.monotonic)
+
+    def add(self, record: RawRecord, events: list[Normalized], raw_text: str) -> None:
+        for event in events:
+            self.events.append(event)
+            self.raws.append(raw_text)
+            self.origins.append(record.origin)
+        key = (id(record.source), getattr(record.ack, "key", None))
+        self.acks[key] = (record.source, record.ack)
+        self.size += len(raw_text) + 64
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    batch_events: int = 2000
+    batch_bytes: int = 8 << 20
+    flush_interval: float = 1.0
+    workers: int = 2
+    queue_size: int = 20_000
+
+
+_DONE = object()
+
+
+def _text(raw: bytes | dict[str, Any]) -> str:
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", errors="replace")
+    return orjson.dumps(raw, default=str).decode()
+
+
+class Pipeline:
+    def __init__(
+        self,
+        sources: Iterable[Source],
+        normalizer: Normalizes,
+        sink: Sink,
+        dead_letters: DeadLetters,
+        spool: Spool | None = None,
+        config: PipelineConfig | None = None,
+        metrics: Any = None,
+    ) -> None:
+        self.sources = list(sources)
+        self.normalizer = normalizer
+        self.sink = sink
+        self.dead_letters = dead_letters
+        self.spool = spool
+        self.config = config or PipelineConfig()
+        self.metrics = metrics
+        self.stats = ShipStats()
+        self._queue: queue.Queue = queue.Queue(self.config.queue_size)
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._done: set[int] = set()
+        self._pending: dict[int, _Batch] = {}
+        self._next_ack = 0
+        self._slots = threading.Semaphore(self.config.workers * 2)
+        self._errors: list[BaseException] = []
+
+    # -- public ------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop reading; what was read is still delivered (or spooled) before `run` returns."""
+        self._stopping.set()
+        for source in self.sources:
+            source.close()
+
+    def run(self, on_progress: Callable[[ShipStats], None] | None = None) -> ShipStats:
+        readers = [
+            threading.Thread(target=self._read, args=(s,), daemon=True, name=s.name) for s in self.sources
+        ]
+        for reader in readers:
+            reader.start()
+        drainer = None
+        if self.spool is not None:
+            drainer = threading.Thread(target=self._drain, daemon=True, name="spool-drainer")
+            drainer.start()
+        with ThreadPoolExecutor(self.config.workers, thread_name_prefix="sender") as senders:
+            self._loop(senders, len(readers), on_progress)
+        if drainer is not None:
+            while self.spool and not self._stopping.is_set() and not self._errors:
+                time.sleep(0.1)  # a one-shot run ends once the spool has drained
+            self._stopping.set()
+            drainer.join()
+        self._checkpoint()
+        if self._errors:
+            raise self._errors[0]
+        return self.stats
+
+    # -- reading and batching ----------------------------------------------------------------------
+
+    def _read(self, source: Source) -> None:
+        try:
+            for record in source.records():
+                if record is not None:
+                    self._queue.put(record)
+                if self._stopping.is_set():
+                    break
+        except BaseException as exc:  # a source failing must end the run visibly, not hang it
+            self._errors.append(exc)
+        finally:
+            self._queue.put(_DONE)
+
+    def _loop(self, senders: ThreadPoolExecutor, active: int, on_progress: Callable | None) -> None:
+        seq = 0
+        batch = _Batch(seq)
+        cfg = self.config
+        last_progress = 0.0
+        while active:
+            timeout = max(0.01, cfg.flush_interval - (time.monotonic() - batch.opened))
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            if item is _DONE:
+                active -= 1
+            elif item is not None:
+                self._take(batch, item)
+            full = len(batch.events) >= cfg.batch_events or batch.size >= cfg.batch_bytes
+            due = time.monotonic() - batch.opened >= cfg.flush_interval
+            if batch.acks and (full or due or not active):
+                self._submit(senders, batch)
+                seq += 1
+                batch = _Batch(seq)
+            elif not batch.acks:
+                batch.opened = time.monotonic()
+            if on_progress and time.monotonic() - last_progress > 0.2:
+                on_progress(self.stats)
+                last_progress = time.monotonic()
+            if self._errors:
+                break
+        if on_progress:
+            on_progress(self.stats)
+
+    def _take(self, batch: _Batch, record: RawRecord) -> None:
+        events, rejected = self.normalizer.normalize(record.raw, record.origin)
+        raw_text = _text(record.raw)
+        self.stats.records += 1
+        self.stats.bytes_read += len(raw_text) + 1
+        self.stats.events += len(events)
+        for reject in rejected:
+            self._dead_letter(reject)
+        batch.add(record, events, raw_text)
+        if self.metrics:
+            self.metrics.read.inc()
+            self.metrics.events.inc(len(events))
+
+    def _submit(self, senders: ThreadPoolExecutor, batch: _Batch) -> None:
+        self.dead_letters.flush()  # rejected records of this batch are durable before its acks
+        self._slots.acquire()
+        with self._lock:
+            self._pending[batch.seq] = batch
+        future = senders.submit(self._deliver, batch)
+        future.add_done_callback(lambda f: self._errors.append(f.exception()) if f.exception() else None)
+
+    # -- delivery ----------------------------------------------------------------------------------
+
+    def _deliver(self, batch: _Batch) -> None:
+        try:
+            if batch.events:
+                if self.spool is not None and self.spool:
+                    self._to_spool(batch.events, batch.raws)  # keep order behind what already waits
+                else:
+                    self._send(batch.events, batch.raws, batch.origins)
+            self._complete(batch.seq)
+        finally:
+            self._slots.release()
+
+    def _send(self, events: list[Normalized], raws: list[str], origins: list[Origin | None]) -> None:
+        pending = list(range(len(events)))
+        while pending:
+            subset = [events[i] for i in pending]
+            try:
+                result = self.sink.send(subset)
+            except SinkUnavailable as exc:
+                pending = [pending[i] for i in exc.pending]
+                if self.spool is not None:
+                    self._to_spool([events[i] for i in pending], [raws[i] for i in pending])
+                    return
+                time.sleep(1.0)
+                continue  # no spool: keep trying (the full queue meanwhile holds the sources back)
+            self._account(result)
+            for index, reason in result.rejected:
+                original = pending[index]
+                self._dead_letter(Rejected(reason, raws[original], origins[original]))
+            self.dead_letters.flush()
+            return
+
+    def _account(self, result: Any) -> None:
+        with self._lock:
+            self.stats.shipped += result.delivered
+            self.stats.duplicates += result.duplicates
+            self.stats.retries += result.retries
+        if self.metrics:
+            self.metrics.shipped.inc(result.delivered)
+            self.metrics.duplicates.inc(result.duplicates)
+            self.metrics.failed.inc(len(result.rejected))
+            self.metrics.retries.inc(result.retries)
+
+    def _to_spool(self, events: list[Normalized], raws: list[str]) -> None:
+        assert self.spool is not None
+        while True:
+            try:
+                self.spool.write(events, raws)
+                break
+            except SpoolFull:
+                time.sleep(0.5)  # wait for the drainer; the sources are held back meanwhile
+        with self._lock:
+            self.stats.spooled += len(events)
+        if self.metrics:
+            self.metrics.spooled.inc(len(events))
+            self.metrics.spool_bytes.set(self.spool.size)
+
+    def _drain(self) -> None:
+        assert self.spool is not None
+        delay = 0.5
+        while not self._stopping.is_set():
+            segments = self.spool.segments()
+            if not segments:
+                time.sleep(0.2)
+                continue
+            events, raws = Spool.read(segments[0])
+            try:
+                result = self.sink.send(events)
+            except SinkUnavailable:
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            delay = 0.5
+            self._account(result)
+            for index, reason in result.rejected:
+                self._dead_letter(Rejected(reason, raws[index], None))
+            self.dead_letters.flush()
+            self.spool.remove(segments[0])
+            if self.metrics:
+                self.metrics.spool_bytes.set(self.spool.size)
+
+    # -- acknowledgement ---------------------------------------------------------------------------
+
+    def _complete(self, seq: int) -> None:
+        with self._lock:
+            self._done.add(seq)
+            ready = []
+            while self._next_ack in self._done:
+                self._done.discard(self._next_ack)
+                ready.append(self._pending.pop(self._next_ack))
+                self._next_ack += 1
+            for batch in ready:
+                for source, ack in batch.acks.values():
+                    source.acknowledge(ack)
+            if ready:
+                self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        for source in self.sources:
+            checkpoint = getattr(source, "checkpoint", None)
+            if checkpoint:
+                checkpoint()
+
+    def _dead_letter(self, rejected: Rejected) -> None:
+        self.dead_letters.write(rejected)
+        with self._lock:
+            self.stats.dead_lettered += 1
+        if self.metrics:
+            self.metrics.dead_lettered.inc()

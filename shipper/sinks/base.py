@@ -1,0 +1,36 @@
+"""The interface between the pipeline and sinks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from shipper.records import Normalized
+
+
+@dataclass
+class SendResult:
+    """What happened to a batch: delivered (new), duplicates (already there: delivered too), rejected."""
+
+    delivered: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (index in the batch, reason)
+    retries: int = 0
+
+
+class SinkUnavailable(Exception):
+    """The destination could not take the events within the retry budget; `pending` are still undelivered."""
+
+    def __init__(self, message: str, pending: list[int]) -> None:
+        super().__init__(message)
+        self.pending = pending  # indices in the batch
+
+
+class Sink(Protocol):
+    name: str
+
+    def send(self, events: list[Normalized]) -> SendResult:
+        """Deliver `events`; raise SinkUnavailable with the undelivered indices after the retry budget."""
+        ...
+
+    def close(self) -> None: ...

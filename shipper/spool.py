@@ -1,0 +1,81 @@
+"""A bounded, durable disk spool for events the sink cannot take right now.
+
+Each batch becomes one segment file, written to a temporary name, fsynced and renamed into place, so
+a crash leaves whole segments or none. Segments are replayed oldest first and deleted only after the
+sink took them (re-sending a segment is harmless: events are created with their deterministic ids).
+The spool refuses a segment that would take it over `max_bytes`; the pipeline then waits, which
+pushes back on the sources (files stay unread, forward clients get no ack).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import orjson
+
+from shipper.records import Normalized
+
+
+class SpoolFull(Exception):
+    """Writing this batch would exceed the spool's size limit."""
+
+
+class Spool:
+    def __init__(self, directory: Path, max_bytes: int = 1 << 30) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.tmp"):
+            stale.unlink()  # a segment whose write was interrupted: its events were never acknowledged
+        self._lock = threading.Lock()
+        segments = self.segments()
+        self._next = int(segments[-1].stem) + 1 if segments else 1
+        self._bytes = sum(p.stat().st_size for p in segments)
+
+    @property
+    def size(self) -> int:
+        return self._bytes
+
+    def __bool__(self) -> bool:
+        return bool(self.segments())
+
+    def segments(self) -> list[Path]:
+        return sorted(self.directory.glob("*.seg"))
+
+    def write(self, events: list[Normalized], raws: list[str]) -> Path:
+        lines = [
+            orjson.dumps({"kind": e.kind, "id": e.event_id, "doc": e.document, "raw": raw})
+            for e, raw in zip(events, raws, strict=True)
+        ]
+        data = b"\n".join(lines) + b"\n"
+        with self._lock:
+            if self._bytes + len(data) > self.max_bytes:
+                raise SpoolFull(f"spool {self.directory} is full ({self._bytes} of {self.max_bytes} bytes)")
+            number = self._next
+            self._next += 1
+            final = self.directory / f"{number:012d}.seg"
+            tmp = final.with_suffix(".tmp")
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, final)
+            self._bytes += len(data)
+        return final
+
+    @staticmethod
+    def read(segment: Path) -> tuple[list[Normalized], list[str]]:
+        events, raws = [], []
+        for line in segment.read_bytes().splitlines():
+            item = orjson.loads(line)
+            events.append(Normalized(item["kind"], item["id"], item["doc"]))
+            raws.append(item["raw"])
+        return events, raws
+
+    def remove(self, segment: Path) -> None:
+        with self._lock:
+            size = segment.stat().st_size
+            segment.unlink()
+            self._bytes -= size

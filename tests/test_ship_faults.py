@@ -1,0 +1,82 @@
+"""The engine goes away mid-run: events wait in the disk spool and arrive exactly once when it returns."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from mlsiem.adapter import Engine
+from mlsiem.config import ConnectionSettings
+from mlsiem.local_engine import LocalEngine, free_port
+from tests.shipping import append_lines, count, exactly_once, ship_process, wait_for
+
+
+def test_engine_stopped_and_restarted_mid_run(tmp_path: Path) -> None:
+    port = free_port()
+    own = LocalEngine(port=port, heap="512m", root=tmp_path / "engine")
+    own.start()
+    namespace = "faults"
+    try:
+        engine = Engine.connect(ConnectionSettings(url=own.url))
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        app = logs / "app.log"
+        append_lines(app, range(0, 2000))
+        proc = ship_process(
+            tmp_path, own.url, namespace, str(app), "--follow", "--retry-seconds", "1", "--batch-size", "200"
+        )
+        wait_for(lambda: count(engine, namespace) == 2000, timeout=90)
+        own.stop()
+        append_lines(app, range(2000, 5000))  # written while the engine is down
+        spool = tmp_path / "shipper" / "spool"
+        wait_for(lambda: any(spool.glob("*.seg")), timeout=60)  # the shipper spooled what it could not send
+        time.sleep(1)
+        own.start()
+        engine = Engine.connect(ConnectionSettings(url=own.url))
+        append_lines(app, range(5000, 6000))
+        wait_for(lambda: count(engine, namespace) >= 6000, timeout=120)
+        wait_for(lambda: not any(spool.glob("*.seg")), timeout=30)
+        os.killpg(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+        assert count(engine, namespace) == 6000 and exactly_once(engine, namespace, range(6000))
+        dead = tmp_path / "shipper" / "dead-letter.ndjson"
+        assert not dead.exists() or not dead.read_text().strip(), dead.read_text()
+    finally:
+        own.stop()
+
+
+def test_metrics_endpoint(tmp_path: Path, local_engine: LocalEngine, namespace: str) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
+    app = tmp_path / "app.log"
+    append_lines(app, range(100))
+    proc = ship_process(
+        tmp_path, local_engine.url, namespace, str(app), "--follow", "--metrics-port", str(metrics_port)
+    )
+    try:
+
+        def shipped() -> bool:
+            try:
+                text = (
+                    urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2)
+                    .read()
+                    .decode()
+                )
+            except OSError:
+                return False
+            return "mlsiem_shipper_events_shipped_total 100.0" in text
+
+        wait_for(shipped, timeout=60)
+        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2).read().decode()
+        assert "mlsiem_shipper_records_read_total 100.0" in text
+        assert "mlsiem_shipper_bulk_latency_seconds_count" in text
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)

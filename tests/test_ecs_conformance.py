@@ -28,7 +28,7 @@ from mlsiem.ecs import (
     nest_properties,
     severity_from_label,
 )
-from mlsiem.ecs.fields import FieldSpec
+from mlsiem.ecs.fields import CASELESS_SUBFIELD, FieldSpec
 
 ECS_FLAT = Path(mlsiem.paths.PROJECT_ROOT).parent / "shared" / "ecs" / "ecs_flat.yml"
 # Not in ECS 9.4 but in its next release; the only non-ECS name allowed outside `mlsiem.*`.
@@ -314,8 +314,10 @@ def test_non_ecs_fields_are_namespaced(ecs: dict[str, dict[str, Any]], kind: str
 
 @pytest.mark.parametrize("kind", DOCUMENT_KINDS)
 def test_multi_fields_are_ecs_multi_fields(ecs: dict[str, dict[str, Any]], kind: str) -> None:
+    """ECS's own multi-fields, plus our lowercase `caseless` keyword that detection rules match on."""
     for path, sub, body in multi_fields(mapping_for(kind)["properties"]):
         declared = {m["name"]: m["type"] for m in ecs.get(path, {}).get("multi_fields", [])}
+        declared[CASELESS_SUBFIELD] = "keyword"
         assert declared.get(sub) == body["type"], f"{path}.{sub}: not an ECS multi-field of that type"
 
 

@@ -10,6 +10,7 @@ from mlsiem.cli import (
     demo_cmd,
     engine_cmd,
     normalize_cmd,
+    rules_cmd,
     setup_cmd,
     ship_cmd,
 )
@@ -27,6 +28,7 @@ app.command("setup")(setup_cmd.setup)
 app.command("normalize")(normalize_cmd.normalize)
 app.command("ship")(ship_cmd.ship)
 app.command("demo")(demo_cmd.demo)
+app.add_typer(rules_cmd.app, name="rules")
 
 
 def main() -> None:

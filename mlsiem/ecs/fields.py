@@ -9,7 +9,7 @@ under `mlsiem.*`. Only types that both OpenSearch 2.x and Elasticsearch 8.x/9.x 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
@@ -39,13 +39,22 @@ class FieldSpec:
     doc_values: bool | None = None
     ignore_malformed: bool | None = None
     scaling_factor: float | None = None
+    normalizer: str | None = None  # keywords only: e.g. the index's lowercase normalizer
     dynamic: bool | None = None  # objects only: may the engine add sub-fields on its own?
     fields: Mapping[str, FieldSpec] = field(default_factory=dict)  # multi-fields, e.g. `user.name.text`
 
     def to_mapping(self) -> dict[str, Any]:
         """The engine's mapping of this field."""
         body: dict[str, Any] = {"type": self.type}
-        for name in ("ignore_above", "index", "doc_values", "ignore_malformed", "scaling_factor", "dynamic"):
+        for name in (
+            "ignore_above",
+            "index",
+            "doc_values",
+            "ignore_malformed",
+            "scaling_factor",
+            "normalizer",
+            "dynamic",
+        ):
             value = getattr(self, name)
             if value is not None:
                 body[name] = value
@@ -69,6 +78,26 @@ MATCH_ONLY_TEXT = FieldSpec("match_only_text")
 IP = FieldSpec("ip", ignore_malformed=True)
 
 FieldTable = Mapping[str, FieldSpec]
+
+# Case-insensitive matching for detection rules. Sigma string matching is case-insensitive and its
+# `contains`/`startswith`/`endswith` look inside whole values; a Lucene wildcard on a `text` field only
+# sees single tokens, and on a plain `keyword` it is case-sensitive. So every field that rules match
+# on text gets a `<field>.caseless` keyword sub-field with the index's lowercase normalizer (declared in
+# `mlsiem.templates`, same name); the Sigma processing pipeline targets it. OpenSearch's `wildcard`
+# type was not chosen: on OpenSearch 2.19 query_string wildcards do not match it, and Elasticsearch's
+# `wildcard` type takes no normalizer. Lucene keeps terms up to 32766 bytes, so the sub-field skips
+# values over `ignore_above` characters (8191 x 4 bytes fits): such long prompts are not seen by the
+# content rules (the pack flags them by length instead), and the document itself is still indexed.
+CASELESS_SUBFIELD: Final = "caseless"
+CASELESS_NORMALIZER: Final = "mlsiem_lowercase"
+CASELESS_MAX_CHARS: Final = 8191
+
+
+def caseless(spec: FieldSpec, ignore_above: int = 1024) -> FieldSpec:
+    """`spec` plus a lowercase-normalized keyword sub-field named `caseless`."""
+    sub = FieldSpec("keyword", ignore_above=ignore_above, normalizer=CASELESS_NORMALIZER)
+    return replace(spec, fields={**spec.fields, CASELESS_SUBFIELD: sub})
+
 
 _NO_CONSTANT_KEYWORD = (
     "OpenSearch requires a fixed `value` on constant_keyword; one template serves all namespaces."
@@ -97,7 +126,7 @@ ECS_TYPE_DEVIATIONS: Final[Mapping[str, tuple[str, str, str]]] = MappingProxyTyp
 
 BASE_FIELDS: FieldTable = {
     "@timestamp": DATE,
-    "message": MATCH_ONLY_TEXT,
+    "message": caseless(MATCH_ONLY_TEXT, CASELESS_MAX_CHARS),
     "tags": KEYWORD,
     "labels": FieldSpec("object", dynamic=True),
     "ecs.version": KEYWORD,
@@ -117,7 +146,7 @@ BASE_FIELDS: FieldTable = {
     "event.hash": KEYWORD,
     "event.original": FieldSpec("keyword", index=False, doc_values=False),
     "event.duration": LONG,
-    "event.reason": KEYWORD,
+    "event.reason": caseless(KEYWORD),
     "event.start": DATE,
     "event.end": DATE,
 }
@@ -147,7 +176,7 @@ USER_FIELDS: FieldTable = {
 ERROR_FIELDS: FieldTable = {
     "error.type": KEYWORD,
     "error.code": KEYWORD,
-    "error.message": MATCH_ONLY_TEXT,
+    "error.message": caseless(MATCH_ONLY_TEXT, CASELESS_MAX_CHARS),
 }
 
 SOURCE_FILE_FIELDS: FieldTable = {
@@ -191,10 +220,10 @@ INFERENCE_FIELDS: FieldTable = {
     "client.ip": IP,
     "organization.id": KEYWORD,
     "organization.name": KEYWORD_WITH_TEXT,
-    "user_agent.original": KEYWORD_WITH_TEXT,
+    "user_agent.original": caseless(KEYWORD_WITH_TEXT),
     "http.request.method": KEYWORD,
     "http.response.status_code": LONG,
-    "url.path": FieldSpec("wildcard"),
+    "url.path": caseless(FieldSpec("wildcard")),
     "trace.id": KEYWORD,
     "span.id": KEYWORD,
     "gen_ai.provider.name": KEYWORD,
@@ -205,7 +234,7 @@ INFERENCE_FIELDS: FieldTable = {
     "gen_ai.request.temperature": DOUBLE,
     "gen_ai.response.id": KEYWORD,
     "gen_ai.response.model": KEYWORD,
-    "gen_ai.response.finish_reasons": KEYWORD,
+    "gen_ai.response.finish_reasons": caseless(KEYWORD),
     "gen_ai.usage.input_tokens": INTEGER,
     "gen_ai.usage.output_tokens": INTEGER,
     "mlsiem.prediction.label": KEYWORD,
@@ -215,15 +244,16 @@ INFERENCE_FIELDS: FieldTable = {
     "mlsiem.ground_truth.value": DOUBLE,
     "mlsiem.features": FieldSpec("object", dynamic=True),
     "mlsiem.features_dropped": LONG,
-    # Prompts and completions can be megabytes: full-text only, no keyword copy, no doc values.
-    "mlsiem.llm.prompt": TEXT,
-    "mlsiem.llm.completion": TEXT,
+    # Prompts and completions can be megabytes: full text, plus the `caseless` copy of values up to
+    # CASELESS_MAX_CHARS characters that detection rules match on (longer ones are skipped there).
+    "mlsiem.llm.prompt": caseless(TEXT, CASELESS_MAX_CHARS),
+    "mlsiem.llm.completion": caseless(TEXT, CASELESS_MAX_CHARS),
     "mlsiem.llm.prompt_length": LONG,
     "mlsiem.llm.prompt_sha256": KEYWORD,
     "mlsiem.llm.cost_usd": DOUBLE,
     "mlsiem.llm.cache_hit": BOOLEAN,
     "mlsiem.llm.guardrail.action": KEYWORD,
-    "mlsiem.llm.guardrail.policies": KEYWORD,
+    "mlsiem.llm.guardrail.policies": caseless(KEYWORD),
 }
 
 PIPELINE_FIELDS: FieldTable = {

@@ -1,0 +1,117 @@
+"""Example events of the rules (`sigma_rules/tests/<rule>.yaml`) and how they become ECS documents.
+
+Events are written with dotted ECS field names, as the shipper's output would have them, merged over
+the file's `defaults`, and validated through the project's ECS models (`InferenceEvent`,
+`PipelineEvent`), so an example can only use fields the shipper really writes.
+
+Detection rule files list `positives` (must match) and `negatives` (must not). Correlation rule files
+list `scenarios`: timed events (`at` seconds, optionally `repeat` times `every` seconds apart, `{i}` in
+a string value becomes the repeat index) and the groups that must fire (`fires`, ECS field -> value).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mlsiem.ecs.models import InferenceEvent, PipelineEvent
+from mlsiem.errors import ConfigError
+
+EXAMPLE_LABEL = "mlsiem_example"  # labels.<this> = "<rule name>:<pos|neg|scenario>:<n>"
+
+
+class DetectionExamples(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str
+    title: str | None = None
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    positives: list[dict[str, Any]] = Field(min_length=1)
+    negatives: list[dict[str, Any]] = Field(min_length=1)
+
+
+class TimedEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: float = Field(0, ge=0)
+    repeat: int = Field(1, ge=1, le=5000)
+    every: float = Field(1, gt=0)
+    event: dict[str, Any] = Field(default_factory=dict)
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    fires: list[dict[str, Any]]
+    events: list[TimedEvent] = Field(min_length=1)
+
+    @property
+    def span_seconds(self) -> float:
+        return max(e.at + (e.repeat - 1) * e.every for e in self.events)
+
+
+class CorrelationExamples(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str
+    title: str | None = None
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    scenarios: list[Scenario] = Field(min_length=2)
+
+
+def load_examples(path: Path, correlation: bool) -> DetectionExamples | CorrelationExamples:
+    model = CorrelationExamples if correlation else DetectionExamples
+    try:
+        return model.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except OSError:
+        raise ConfigError(f"{path}: no example events for this rule (every rule needs them)") from None
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ConfigError(f"example events {path}: {exc}") from None
+
+
+def nest(dotted: dict[str, Any]) -> dict[str, Any]:
+    """`{"a.b": 1}` -> `{"a": {"b": 1}}`."""
+    root: dict[str, Any] = {}
+    for key, value in dotted.items():
+        parts = key.split(".")
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return root
+
+
+def _format_index(value: Any, index: int) -> Any:
+    if isinstance(value, str) and "{i}" in value:
+        return value.replace("{i}", str(index))
+    if isinstance(value, list):
+        return [_format_index(v, index) for v in value]
+    return value
+
+
+def to_document(category: str, fields: dict[str, Any], timestamp: datetime, label: str) -> dict[str, Any]:
+    """One example event as the ECS document the shipper would write (validated by the ECS model)."""
+    dotted = {**fields, "@timestamp": timestamp, f"labels.{EXAMPLE_LABEL}": label}
+    model = PipelineEvent if category == "pipeline" else InferenceEvent
+    try:
+        return model.model_validate(nest(dotted)).to_document()
+    except ValidationError as exc:
+        raise ConfigError(f"example event {label} is not a valid {model.__name__}: {exc}") from None
+
+
+def scenario_documents(
+    category: str, defaults: dict[str, Any], scenario: Scenario, start: datetime, label: str
+) -> list[dict[str, Any]]:
+    """The events of a scenario, timed from `start`."""
+    docs = []
+    for n, timed in enumerate(scenario.events):
+        for i in range(timed.repeat):
+            fields = {k: _format_index(v, i) for k, v in {**defaults, **timed.event}.items()}
+            when = start + timedelta(seconds=timed.at + i * timed.every)
+            docs.append(to_document(category, fields, when, f"{label}:{n}:{i}"))
+    return docs

@@ -1,0 +1,157 @@
+"""The Sigma rule pack on disk (`sigma_rules/`), loaded once: rules, correlations, pipeline, ATLAS table.
+
+Layout (only `*.yml` files are Sigma rules, so `sigma check` and `sigma convert` can take the whole folder):
+
+    sigma_rules/rules/<category>/*.yml     detection rules (category inference | llm | pipeline)
+    sigma_rules/correlations/*.yml         correlation rules over the detection rules
+    sigma_rules/pipelines/mlsiem.yaml      processing pipeline (Sigma field names -> ECS, index)
+    sigma_rules/tests/<rule name>.yaml     example events per rule
+    sigma_rules/atlas.yaml                 the local MITRE ATLAS table
+    sigma_rules/validation.yaml            `sigma check` validator configuration
+    sigma_rules/pack.yaml                  how the detector job runs the pack (grouping of hits)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sigma.collection import SigmaCollection
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaError
+from sigma.processing.pipeline import ProcessingPipeline
+from sigma.processing.transformations import FieldMappingTransformation
+from sigma.rule import SigmaRule
+
+from detections.sigma.atlas import Atlas
+from mlsiem.errors import ConfigError
+from mlsiem.paths import PROJECT_ROOT
+
+PACK_ROOT = PROJECT_ROOT / "sigma_rules"
+PIPELINE_FILE = Path("pipelines") / "mlsiem.yaml"
+Category = Literal["inference", "llm", "pipeline"]
+CATEGORIES: tuple[Category, ...] = ("inference", "llm", "pipeline")
+PRODUCT = "mlsiem"
+
+
+class PackConfig(BaseModel):
+    """`pack.yaml`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    version: str
+    author: str
+    group_by: dict[Category, list[str]] = Field(default_factory=dict)
+
+
+@dataclass
+class Pack:
+    """Everything the executor, the checks, the tests and the exports need, parsed and cross-linked."""
+
+    root: Path
+    config: PackConfig
+    atlas: Atlas
+    pipeline: ProcessingPipeline
+    collection: SigmaCollection
+    field_map: dict[str, str]
+    detections: list[SigmaRule] = field(default_factory=list)
+    correlations: list[SigmaCorrelationRule] = field(default_factory=list)
+
+    @property
+    def pipeline_path(self) -> Path:
+        return self.root / PIPELINE_FILE
+
+    @property
+    def rules(self) -> list[SigmaRule | SigmaCorrelationRule]:
+        return [*self.detections, *self.correlations]
+
+    def rule(self, ref: str) -> SigmaRule | SigmaCorrelationRule:
+        """A rule by id or name."""
+        for rule in self.rules:
+            if str(rule.id) == ref or rule.name == ref:
+                return rule
+        raise ConfigError(f"rule pack {self.root}: no rule with id or name {ref!r}")
+
+    def category(self, rule: SigmaRule) -> Category:
+        category = rule.logsource.category
+        if category not in CATEGORIES:
+            raise ConfigError(
+                f"rule {rule.name or rule.id}: logsource category {category!r} is not one of {CATEGORIES}"
+            )
+        return category  # type: ignore[return-value]
+
+    def ecs_field(self, sigma_field: str) -> str:
+        """The ECS field behind a Sigma field name of the pack (for group-by and aggregations)."""
+        try:
+            return self.field_map[sigma_field]
+        except KeyError:
+            raise ConfigError(
+                f"field {sigma_field!r} is not in the pack's field mapping ({self.pipeline_path})"
+            ) from None
+
+    def standalone(self, rule: SigmaRule) -> bool:
+        """Whether a detection rule alerts on its own.
+
+        Sigma's `generate` flag: a rule that correlations refer to is a building block unless one of
+        them sets `generate: true`; a rule no correlation refers to always alerts.
+        """
+        referring = [c for c in self.correlations if any(r.rule is rule for r in c.rules or [])]
+        return not referring or any(c.generate for c in referring)
+
+    def file_stem(self, rule: SigmaRule | SigmaCorrelationRule) -> str:
+        if rule.source is None:
+            raise ConfigError(f"rule {rule.title!r} was not loaded from a file")
+        return rule.source.path.stem
+
+    def examples_path(self, rule: SigmaRule | SigmaCorrelationRule) -> Path:
+        return self.root / "tests" / f"{self.file_stem(rule)}.yaml"
+
+
+def _field_map(pipeline: ProcessingPipeline) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for item in pipeline.items:
+        transformation = item.transformation
+        if isinstance(transformation, FieldMappingTransformation):
+            for source, target in transformation.mapping.items():
+                mapping[source] = target if isinstance(target, str) else target[0]
+    return mapping
+
+
+def load_pipeline(path: Path) -> ProcessingPipeline:
+    try:
+        return ProcessingPipeline.from_yaml(path.read_text(encoding="utf-8"))
+    except (OSError, SigmaError, yaml.YAMLError) as exc:
+        raise ConfigError(f"processing pipeline {path}: {exc}") from None
+
+
+def load_pack(root: Path = PACK_ROOT) -> Pack:
+    """Parse the pack; any parse error names the file and the problem."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"rule pack {root} does not exist or is not a folder")
+    try:
+        config = PackConfig.model_validate(yaml.safe_load((root / "pack.yaml").read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        raise ConfigError(f"pack configuration {root / 'pack.yaml'}: {exc}") from None
+    atlas = Atlas.load(root / "atlas.yaml")
+    pipeline = load_pipeline(root / PIPELINE_FILE)
+    try:
+        collection = SigmaCollection.load_ruleset(
+            [root / "rules", root / "correlations"], collect_errors=True, recursion_pattern="**/*.yml"
+        )
+    except (SigmaError, yaml.YAMLError) as exc:
+        raise ConfigError(f"rule pack {root}: {exc}") from None
+    problems = [f"{rule.source}: {error}" for rule in collection.rules for error in rule.errors]
+    if problems:
+        raise ConfigError("rule pack does not parse:\n  " + "\n  ".join(problems))
+    pack = Pack(root, config, atlas, pipeline, collection, _field_map(pipeline))
+    for rule in collection.rules:
+        if isinstance(rule, SigmaCorrelationRule):
+            pack.correlations.append(rule)
+        elif isinstance(rule, SigmaRule):
+            pack.detections.append(rule)
+    return pack

@@ -8,6 +8,10 @@ COPY detections ./detections
 COPY sigma_rules ./sigma_rules
 COPY dashboards ./dashboards
 # Editable install: the rule pack and dashboards are read from /app, next to the code.
-RUN pip install --no-cache-dir -e . && useradd --system --uid 10001 mlsiem
+# /var/lib/mlsiem is MLSIEM_HOME (shipper offsets, spool, dead letters), owned by the unprivileged user
+# so a named volume mounted there inherits that ownership; /var/log/mlsiem is where log folders mount.
+RUN pip install --no-cache-dir -e . && useradd --system --uid 10001 mlsiem \
+    && mkdir -p /var/lib/mlsiem /var/log/mlsiem && chown mlsiem /var/lib/mlsiem
+ENV MLSIEM_HOME=/var/lib/mlsiem
 USER mlsiem
 ENTRYPOINT ["mlsiem"]

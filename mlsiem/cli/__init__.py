@@ -7,6 +7,7 @@ import sys
 import typer
 
 from mlsiem.cli import (
+    dashboards_cmd,
     demo_cmd,
     engine_cmd,
     normalize_cmd,
@@ -28,6 +29,7 @@ app.command("setup")(setup_cmd.setup)
 app.command("normalize")(normalize_cmd.normalize)
 app.command("ship")(ship_cmd.ship)
 app.command("demo")(demo_cmd.demo)
+app.add_typer(dashboards_cmd.app, name="dashboards")
 app.add_typer(rules_cmd.app, name="rules")
 
 

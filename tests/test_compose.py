@@ -1,0 +1,191 @@
+"""docker-compose.yml: two complete, exclusive stacks whose mlsiem commands are the CLI's own.
+
+Docker is not needed: the file is checked as data (services, profiles, health checks, depends_on
+order, pinned images, volumes) and every mlsiem command is matched against the commands and options
+registered in the typer app. Where the Docker compose plugin works, `docker compose config` checks
+the file as Docker reads it as well.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import typer.main
+import yaml
+
+from mlsiem.cli import app
+from mlsiem.paths import PROJECT_ROOT
+
+COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
+PROFILES = {"opensearch": ("opensearch", "opensearch-dashboards"), "elastic": ("elasticsearch", "kibana")}
+# The shipper's and the detector's commands land with the shipper and detector issues; until they are
+# registered in the CLI, their compose services are allowed to name them. Remove this set then.
+PENDING_COMMANDS = {"ship", "detect"}
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def services_of(profile: str) -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in compose()["services"].items() if profile in s.get("profiles", [])}
+
+
+def role(services: dict[str, dict[str, Any]], subcommand: str) -> tuple[str, dict[str, Any]]:
+    (found,) = [(n, s) for n, s in services.items() if s.get("command", [None])[0] == subcommand]
+    return found
+
+
+def cli_commands() -> dict[str, Any]:
+    """Subcommand name -> its click command, as the `mlsiem` entry point builds them."""
+    return dict(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+def command_problems(command: list[str], registered: dict[str, Any]) -> list[str]:
+    """Why `mlsiem <command...>` would not parse (an empty list when it would)."""
+    name, *args = command
+    if name not in registered:
+        return [f"`mlsiem {name}` is not a registered command"]
+    target = registered[name]
+    options = {opt: p for p in target.params if p.param_type_name == "option" for opt in p.opts}
+    problems, position = [], 0
+    while position < len(args):
+        token = args[position]
+        if token.startswith("--"):
+            option = options.get(token)
+            if option is None:
+                problems.append(f"`mlsiem {name}` has no option {token}")
+            elif not option.is_flag:
+                position += 1
+                if position >= len(args) or args[position].startswith("--"):
+                    problems.append(f"`mlsiem {name} {token}` needs a value")
+        position += 1
+    return problems
+
+
+def test_every_service_belongs_to_exactly_one_profile() -> None:
+    for name, service in compose()["services"].items():
+        assert len(service.get("profiles", [])) == 1 and service["profiles"][0] in PROFILES, name
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_each_profile_is_a_whole_stack_in_start_order(profile: str) -> None:
+    services = services_of(profile)
+    engine_name, board_name = PROFILES[profile]
+    engine, board = services[engine_name], services[board_name]
+    for name in (engine_name, board_name):
+        health = services[name]["healthcheck"]
+        assert health["test"][0] == "CMD-SHELL" and "curl -fs" in health["test"][1]
+        assert health["retries"] >= 10
+    assert any(v.split(":")[0] in compose()["volumes"] for v in engine["volumes"]), "engine data volume"
+    assert engine.get("environment", {}).get("discovery.type") == "single-node"
+    assert board["depends_on"] == {engine_name: {"condition": "service_healthy"}}
+
+    setup_name, setup = role(services, "setup")
+    assert setup["restart"] == "no"
+    assert setup["depends_on"] == {
+        engine_name: {"condition": "service_healthy"},
+        board_name: {"condition": "service_healthy"},
+    }
+    args = setup["command"]
+    assert urlsplit(args[args.index("--url") + 1]).hostname == engine_name
+    assert urlsplit(args[args.index("--dashboards") + 1]).hostname == board_name
+
+    for subcommand in ("ship", "detect"):
+        name, service = role(services, subcommand)
+        assert service["depends_on"] == {setup_name: {"condition": "service_completed_successfully"}}, name
+        assert service["restart"] == "unless-stopped"
+        args = service["command"]
+        assert urlsplit(args[args.index("--url") + 1]).hostname == engine_name
+    _, shipper = role(services, "ship")
+    assert "--follow" in shipper["command"]
+    assert any(v.endswith(":/var/log/mlsiem:ro") for v in shipper["volumes"]), "a mounted log folder"
+    _, detector = role(services, "detect")
+    assert detector["command"][detector["command"].index("--every") + 1] == "5m"
+
+
+def test_depends_on_stays_inside_the_profile_and_has_no_cycle() -> None:
+    services = compose()["services"]
+    for name, service in services.items():
+        for dependency, rule in service.get("depends_on", {}).items():
+            assert services[dependency]["profiles"] == service["profiles"], f"{name} -> {dependency}"
+            if rule["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], f"{dependency} has no health check"
+            else:
+                assert rule["condition"] == "service_completed_successfully"
+                assert services[dependency]["restart"] == "no", f"{dependency} is not a one-shot service"
+    done: set[str] = set()
+    while len(done) < len(services):  # peel off services whose dependencies are all started
+        ready = {n for n, s in services.items() if n not in done and set(s.get("depends_on", {})) <= done}
+        assert ready, f"a depends_on cycle among {set(services) - done}"
+        done |= ready
+
+
+def test_images_are_pinned() -> None:
+    for name, service in compose()["services"].items():
+        image = service["image"]
+        repository, _, tag = image.rpartition(":")
+        assert repository and tag and tag != "latest" and tag[0].isdigit(), f"{name}: {image}"
+        if "build" in service:
+            assert image.startswith("mlsiem:"), name
+
+
+def test_commands_match_the_cli() -> None:
+    """Every mlsiem service runs a registered command with options that exist (see PENDING_COMMANDS)."""
+    registered = cli_commands()
+    problems, pending = [], []
+    for name, service in compose()["services"].items():
+        if "build" not in service:
+            continue
+        found = command_problems(service["command"], registered)
+        if service["command"][0] in PENDING_COMMANDS and service["command"][0] not in registered:
+            pending.append(f"{name}: `mlsiem {service['command'][0]}` (not registered yet)")
+            continue
+        problems += [f"{name}: {p}" for p in found]
+    print("compose commands waiting for their CLI command:", pending or "none")
+    assert problems == []
+
+
+def test_the_command_check_catches_mistakes() -> None:
+    registered = cli_commands()
+    assert (
+        command_problems(["setup", "--url", "http://x:9200", "--dashboards", "http://y:5601"], registered)
+        == []
+    )
+    assert command_problems(["setup", "--dashbords", "http://y:5601"], registered) == [
+        "`mlsiem setup` has no option --dashbords"
+    ]
+    assert command_problems(["setup", "--url"], registered) == ["`mlsiem setup --url` needs a value"]
+    assert command_problems(["sheep", "--follow"], registered) == [
+        "`mlsiem sheep` is not a registered command"
+    ]
+    assert "dashboards" in registered and "setup" in registered
+
+
+def docker_compose_works() -> bool:
+    if not shutil.which("docker"):
+        return False
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30, check=False)
+    return probe.returncode == 0
+
+
+def test_docker_compose_config_accepts_the_file_when_docker_is_here(tmp_path: Path) -> None:
+    if not docker_compose_works():
+        # No compose plugin on this machine: the structural checks above are the whole check.
+        assert compose()["name"] == "mlsiem"
+        return
+    for profile in PROFILES:
+        out = subprocess.run(
+            ["docker", "compose", "-f", str(COMPOSE_FILE), "--profile", profile, "config", "--quiet"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=tmp_path,
+        )
+        assert out.returncode == 0, out.stderr

@@ -30,14 +30,6 @@ def test_setup_reports_json_and_is_idempotent(local_engine: LocalEngine) -> None
     assert {a["action"] for a in report["actions"]} <= {"unchanged", "skipped"}
 
 
-def test_demo_against_a_given_engine(local_engine: LocalEngine) -> None:
-    out = run("demo", "--url", local_engine.url, "--json")
-    assert out.returncode == 0, out.stderr
-    report = json.loads(out.stdout)
-    assert "logs-mlsiem.inference-default" in report["data_streams"]
-    assert "logs-mlsiem.inference" in report["index_templates"]
-
-
 def test_bad_url_is_one_clear_line_and_exit_2() -> None:
     out = run("setup", "--url", "ftp://nowhere")
     assert out.returncode == 2

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import click
 import pytest
 import typer.main
 import yaml
@@ -43,7 +44,10 @@ def role(services: dict[str, dict[str, Any]], subcommand: str) -> tuple[str, dic
 
 def cli_commands() -> dict[str, Any]:
     """Subcommand name -> its click command, as the `mlsiem` entry point builds them."""
-    return dict(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    group = typer.main.get_command(app)
+    context = click.Context(group)
+    names = group.list_commands(context)  # type: ignore[attr-defined]
+    return {name: group.get_command(context, name) for name in names}  # type: ignore[attr-defined]
 
 
 def command_problems(command: list[str], registered: dict[str, Any]) -> list[str]:

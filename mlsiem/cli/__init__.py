@@ -1,36 +1,66 @@
-"""The one command line, `mlsiem`. Each subcommand group lives in a module of its own."""
+"""The one command line, `mlsiem`. Each subcommand group lives in a module of its own.
+
+Subcommands load lazily: `mlsiem ship` imports the shipper, not the statistics, the Sigma pack or the
+dashboards, so a command starts fast and the shipper's memory stays its own.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 
+import click
 import typer
+from typer.core import TyperGroup
 
-from mlsiem.cli import (
-    dashboards_cmd,
-    demo_cmd,
-    engine_cmd,
-    normalize_cmd,
-    rules_cmd,
-    setup_cmd,
-    ship_cmd,
-)
 from mlsiem.errors import ConfigError, MlsiemError
+
+# name -> (module, attribute): a typer sub-app or a command function. Listed in the order of --help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "engine": ("mlsiem.cli.engine_cmd", "app"),
+    "setup": ("mlsiem.cli.setup_cmd", "setup"),
+    "normalize": ("mlsiem.cli.normalize_cmd", "normalize"),
+    "ship": ("mlsiem.cli.ship_cmd", "ship"),
+    "rules": ("mlsiem.cli.rules_cmd", "app"),
+    "dashboards": ("mlsiem.cli.dashboards_cmd", "app"),
+    "demo": ("mlsiem.cli.demo_cmd", "demo"),
+}
+
+
+class LazyCommands(TyperGroup):
+    """Imports a subcommand's module only when that subcommand (or the full help) is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[name]
+        target = getattr(importlib.import_module(module), attribute)
+        if isinstance(target, typer.Typer):
+            command = typer.main.get_group(target)  # a group even when it has one subcommand
+        else:
+            single = typer.Typer()
+            single.command(name)(target)
+            command = typer.main.get_command(single)
+        command.name = name
+        return command
+
 
 app = typer.Typer(
     name="mlsiem",
+    cls=LazyCommands,
     help="SIEM integration for AI systems: ship ML/LLM telemetry as ECS, detect drift and attacks, alert.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(engine_cmd.app, name="engine")
-app.command("setup")(setup_cmd.setup)
-app.command("normalize")(normalize_cmd.normalize)
-app.command("ship")(ship_cmd.ship)
-app.command("demo")(demo_cmd.demo)
-app.add_typer(dashboards_cmd.app, name="dashboards")
-app.add_typer(rules_cmd.app, name="rules")
+
+
+@app.callback()
+def _root() -> None:
+    """SIEM integration for AI systems: ship ML/LLM telemetry as ECS, detect drift and attacks, alert."""
 
 
 def main() -> None:

@@ -1,0 +1,201 @@
+"""Offline drift between two data files, and the release gate's verdict on it.
+
+`compare_files` reads the reference and current files, profiles the reference (keeping its samples,
+so KS and Wasserstein are exact) and compares. `GateConfig` (YAML, validated) says which features
+count, at which thresholds, which may drift without failing, and what fails the gate; `evaluate`
+turns a report into pass or fail with the reasons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from detections.datafiles import DataColumns, DataFileError, harmonize, read_columns
+from detections.statistics import DecisionRule, DriftReport, build_profile, compare
+from detections.statistics.compare import SEVERITY_ORDER
+from detections.statistics.decision import DEFAULT_ALPHA
+from mlsiem.errors import ConfigError
+
+
+class FailOn(BaseModel):
+    """What fails the gate. Only features not in `allowed_to_drift` count."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    drifted_features: int | None = Field(1, ge=1, description="fail when at least this many features drift")
+    share: float | None = Field(None, gt=0.0, le=1.0, description="fail when at least this share drifts")
+    min_severity: Literal["low", "medium", "high", "critical"] = "low"
+    multivariate: bool = False
+    missing_features: bool = True  # a reference feature absent from the current file fails
+
+    @model_validator(mode="after")
+    def _something_fails(self) -> FailOn:
+        if self.drifted_features is None and self.share is None and not self.multivariate:
+            raise ValueError("set at least one of drifted_features, share or multivariate")
+        return self
+
+
+class GateConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    features: list[str] | None = None  # default: every column both files have
+    exclude: list[str] = Field(default_factory=list)
+    allowed_to_drift: list[str] = Field(default_factory=list)
+    alpha: float = Field(DEFAULT_ALPHA, gt=0.0, lt=1.0)
+    numeric_metric: Literal["psi", "js", "ks", "wasserstein"] = "psi"
+    categorical_metric: Literal["js", "psi"] = "js"
+    thresholds: dict[Literal["psi", "js", "ks", "wasserstein"], float] = Field(default_factory=dict)
+    feature_thresholds: dict[str, float] = Field(default_factory=dict)
+    fail_on: FailOn = Field(default_factory=FailOn)
+
+    @model_validator(mode="after")
+    def _positive_thresholds(self) -> GateConfig:
+        for name, value in {**self.thresholds, **self.feature_thresholds}.items():
+            if not value > 0:
+                raise ValueError(f"threshold for {name!r} must be > 0, got {value}")
+        return self
+
+    def rule(self) -> DecisionRule:
+        practical = {**DecisionRule().practical, **self.thresholds}
+        return DecisionRule(
+            alpha=self.alpha,
+            numeric_metric=self.numeric_metric,
+            categorical_metric=self.categorical_metric,
+            practical=practical,
+            feature_practical=dict(self.feature_thresholds),
+        )
+
+
+def load_gate_config(path: str | Path | None) -> GateConfig:
+    """The gate configuration from a YAML file (defaults without one); errors name the file and field."""
+    if path is None:
+        return GateConfig()
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"gate config {path}: cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"gate config {path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise ConfigError(
+            f"gate config {path}: expected a mapping of settings, got {type(document).__name__}"
+        )
+    try:
+        return GateConfig.model_validate(document)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'config'}: {error['msg']}" for error in exc.errors()
+        )
+        raise ConfigError(f"gate config {path}: {problems}") from None
+
+
+@dataclass
+class FileComparison:
+    report: DriftReport
+    reference: Path
+    current: Path
+    only_in_reference: list[str] = field(default_factory=list)
+    only_in_current: list[str] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)  # column -> type conversion or skip reason
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reference": str(self.reference),
+            "current": str(self.current),
+            **self.report.to_dict(),
+            "only_in_reference": self.only_in_reference,
+            "only_in_current": self.only_in_current,
+            "notes": self.notes,
+        }
+
+
+def _selected(config: GateConfig, reference: DataColumns, current: DataColumns) -> list[str]:
+    common = [n for n in reference.columns if n in current.columns]
+    if config.features is not None:
+        absent = [n for n in config.features if n not in reference.columns or n not in current.columns]
+        if absent:
+            raise DataFileError(f"configured features not in both files: {', '.join(absent)}")
+        common = list(config.features)
+    chosen = [n for n in common if n not in set(config.exclude)]
+    if not chosen:
+        raise DataFileError(
+            f"no common columns to compare between {reference.path} and {current.path}"
+            + (" after 'exclude'" if common else "")
+        )
+    return chosen
+
+
+def compare_files(
+    reference_path: str | Path, current_path: str | Path, config: GateConfig | None = None
+) -> FileComparison:
+    """Read both files, profile the reference and compare the current file against it."""
+    config = config or GateConfig()
+    reference = read_columns(reference_path, "reference")
+    current = read_columns(current_path, "current")
+    notes = harmonize(reference, current)
+    names = _selected(config, reference, current)
+    profile = build_profile({n: reference.columns[n] for n in names}, keep_samples=True)
+    report = compare(profile, {n: current.columns[n] for n in names}, rule=config.rule())
+    for result in report.features:
+        if result.feature in notes:
+            result.note = "; ".join(filter(None, [result.note, notes[result.feature]]))
+    skipped = {n: f"skipped: {why}" for n, why in {**reference.skipped, **current.skipped}.items()}
+    excluded = set(config.exclude)
+    return FileComparison(
+        report=report,
+        reference=reference.path,
+        current=current.path,
+        only_in_reference=[n for n in reference.columns if n not in current.columns and n not in excluded],
+        only_in_current=[n for n in current.columns if n not in reference.columns and n not in excluded],
+        notes={**skipped, **{n: v for n, v in notes.items() if n not in names}},
+    )
+
+
+@dataclass
+class GateVerdict:
+    passed: bool
+    reasons: list[str]
+    counted: list[str]  # drifted features that count against the gate
+    allowed: list[str]  # drifted features the config allows to drift
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "reasons": self.reasons,
+            "counted": self.counted,
+            "allowed": self.allowed,
+        }
+
+
+def evaluate(comparison: FileComparison, config: GateConfig) -> GateVerdict:
+    """Pass or fail by `config.fail_on`; every reason is a sentence a release engineer can act on."""
+    rule = config.fail_on
+    allowed_names = set(config.allowed_to_drift)
+    floor = SEVERITY_ORDER.index(rule.min_severity)
+    report = comparison.report
+    considered = [
+        f for f in report.features if f.feature not in allowed_names and (f.tested or f.test == "schema")
+    ]
+    counted = [f.feature for f in considered if f.drifted and SEVERITY_ORDER.index(f.severity) >= floor]
+    allowed = [f.feature for f in report.features if f.drifted and f.feature in allowed_names]
+    reasons: list[str] = []
+    if rule.drifted_features is not None and len(counted) >= rule.drifted_features:
+        reasons.append(
+            f"{len(counted)} feature(s) drifted (fail at {rule.drifted_features}): {', '.join(counted)}"
+        )
+    if rule.share is not None and considered and len(counted) / len(considered) >= rule.share:
+        reasons.append(f"{len(counted)}/{len(considered)} features drifted (fail at share {rule.share:g})")
+    if rule.multivariate and report.multivariate is not None and report.multivariate.drifted:
+        reasons.append(f"multivariate drift: reconstruction error up {report.multivariate.score:.1%}")
+    missing = [n for n in comparison.only_in_reference if n not in allowed_names]
+    if rule.missing_features and missing and config.features is None:
+        reasons.append(f"feature(s) missing from the current file: {', '.join(missing)}")
+    return GateVerdict(not reasons, reasons, counted, allowed)

@@ -1,0 +1,306 @@
+"""`compare(profile, current)`: every feature's drift against a reference profile, and the summary.
+
+One entry point for the offline commands (raw columns from files) and the detector job (counts from
+engine aggregations): each feature's current values may be raw (an array, a `CategoricalColumn`) or
+already counted (`NumericCounts` on the profile's edges, `CategoryCounts`). With raw values and the
+reference samples kept in the profile (`build_profile(..., keep_samples=True)`), KS and Wasserstein
+are exact; otherwise they come from the bins (KS with its error bound).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from detections.statistics import categorical, divergence, numeric
+from detections.statistics.binning import bin_counts, coarse_groups, merge_counts
+from detections.statistics.columns import (
+    CategoricalColumn,
+    CategoryCounts,
+    FeatureValues,
+    NumericCounts,
+    category_counts,
+    finite_sorted,
+    is_numeric_array,
+)
+from detections.statistics.decision import DecisionRule, Severity, severity
+from detections.statistics.multiple_testing import benjamini_hochberg
+from detections.statistics.multivariate import MultivariateDrift, multivariate_drift, reconstruction_errors
+from detections.statistics.profile import FeatureProfile, ReferenceProfile
+
+SEVERITY_ORDER: tuple[Severity, ...] = ("none", "low", "medium", "high", "critical")
+
+
+@dataclass
+class FeatureDrift:
+    """One feature's verdict. `score` is the deciding metric; `metrics` has all computed ones."""
+
+    feature: str
+    kind: str
+    metric: str
+    score: float
+    threshold: float  # calibrated: max(practical, noise level at these sizes)
+    practical_threshold: float
+    test: str  # ks | ks_binned | chi2 | schema | none
+    statistic: float  # the test's statistic
+    p_value: float
+    adjusted_p_value: float = math.nan
+    drifted: bool = False
+    severity: Severity = "none"
+    reference_size: int = 0
+    current_size: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+    ks_error_bound: float | None = None
+    missing_share: dict[str, float] = field(default_factory=dict)
+    note: str | None = None
+
+    @property
+    def tested(self) -> bool:
+        return not math.isnan(self.p_value)
+
+
+@dataclass
+class DriftReport:
+    features: list[FeatureDrift]
+    alpha: float
+    reference_rows: int
+    current_rows: int
+    multivariate: MultivariateDrift | None = None
+
+    @property
+    def drifted(self) -> list[FeatureDrift]:
+        return [f for f in self.features if f.drifted]
+
+    def summary(self) -> dict[str, Any]:
+        tested = [f for f in self.features if f.tested or f.test == "schema"]
+        drifted = sorted(
+            self.drifted, key=lambda f: -(f.score / f.threshold if f.threshold > 0 else math.inf)
+        )
+        worst = max((SEVERITY_ORDER.index(f.severity) for f in drifted), default=0)
+        return {
+            "features": len(tested),
+            "drifted": len(drifted),
+            "share_drifted": len(drifted) / len(tested) if tested else 0.0,
+            "max_severity": SEVERITY_ORDER[worst],
+            "top_features": [f.feature for f in drifted[:5]],
+            "multivariate_drift": bool(self.multivariate and self.multivariate.drifted),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_safe(
+            {
+                "summary": self.summary(),
+                "alpha": self.alpha,
+                "reference_rows": self.reference_rows,
+                "current_rows": self.current_rows,
+                "features": [asdict(f) for f in self.features],
+                "multivariate": asdict(self.multivariate) if self.multivariate else None,
+            }
+        )
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities become None (JSON has neither); numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _untested(
+    profile: FeatureProfile, metric: str, practical: float, current_size: int, note: str
+) -> FeatureDrift:
+    return FeatureDrift(
+        feature=profile.name,
+        kind=profile.kind,
+        metric=metric,
+        score=math.nan,
+        threshold=practical,
+        practical_threshold=practical,
+        test="none",
+        statistic=math.nan,
+        p_value=math.nan,
+        reference_size=profile.count,
+        current_size=current_size,
+        note=note,
+    )
+
+
+def _numeric(
+    profile: FeatureProfile, values: FeatureValues, rule: DecisionRule, sample: np.ndarray | None
+) -> FeatureDrift:
+    metric = rule.numeric_metric
+    practical = rule.practical_threshold(metric, profile.name)
+    edges = np.asarray(profile.edges, dtype=np.float64)
+    reference_fine = np.asarray(profile.bin_counts, dtype=np.int64)
+    sorted_current: np.ndarray | None = None
+    if isinstance(values, NumericCounts):
+        current_fine = np.asarray(values.counts, dtype=np.int64)
+        if current_fine.size != reference_fine.size:
+            raise ValueError(
+                f"feature {profile.name!r}: {current_fine.size} counts for {reference_fine.size} bins"
+            )
+        missing, current_mean = values.missing, values.mean
+    else:
+        sorted_current, missing = finite_sorted(values)  # type: ignore[arg-type]
+        current_fine = bin_counts(sorted_current, edges, assume_sorted=True)
+        current_mean = float(sorted_current.mean()) if sorted_current.size else None
+    n = int(current_fine.sum())
+    if n == 0 or profile.count == 0:
+        side = "current window" if n == 0 else "reference"
+        return _untested(profile, metric, practical, n, f"no values in the {side}")
+    if sample is not None and sorted_current is not None and sample.size:
+        ks = numeric.ks_exact(sample, sorted_current)
+        distance, test = numeric.wasserstein(sample, sorted_current), "ks"
+    else:
+        ks = numeric.ks_binned(reference_fine, current_fine)
+        difference = None if current_mean is None or profile.mean is None else current_mean - profile.mean
+        low, high = (
+            profile.min if profile.min is not None else edges[0],
+            profile.max if profile.max is not None else edges[-1],
+        )
+        distance, test = (
+            numeric.wasserstein_binned(edges, reference_fine, current_fine, low, high, difference),
+            "ks_binned",
+        )
+    starts = coarse_groups(reference_fine)
+    reference_coarse, current_coarse = (
+        merge_counts(reference_fine, starts),
+        merge_counts(current_fine, starts),
+    )
+    metrics = {
+        "psi": float(divergence.psi(reference_coarse, current_coarse)),
+        "js": float(divergence.js_distance(reference_coarse, current_coarse)),
+        "ks": ks.statistic,
+        "wasserstein": distance / numeric.spread(profile.std or 0.0, profile.iqr),
+    }
+    dof = max(int(np.count_nonzero(reference_coarse + current_coarse)) - 1, 1)
+    return FeatureDrift(
+        feature=profile.name,
+        kind="numeric",
+        metric=metric,
+        score=metrics[metric],
+        threshold=rule.threshold(metric, profile.name, profile.count, n, dof),
+        practical_threshold=practical,
+        test=test,
+        statistic=ks.statistic,
+        p_value=ks.p_value,
+        reference_size=profile.count,
+        current_size=n,
+        metrics=metrics,
+        ks_error_bound=ks.error_bound if test == "ks_binned" else None,
+        missing_share={
+            "reference": profile.missing_share,
+            "current": missing / (n + missing) if n + missing else 0.0,
+        },
+    )
+
+
+def _categorical(profile: FeatureProfile, values: FeatureValues, rule: DecisionRule) -> FeatureDrift:
+    metric = rule.categorical_metric
+    practical = rule.practical_threshold(metric, profile.name)
+    current = category_counts(values)  # type: ignore[arg-type]
+    n = current.total
+    if n == 0 or profile.count == 0:
+        side = "current window" if n == 0 else "reference"
+        return _untested(profile, metric, practical, n, f"no values in the {side}")
+    aligned = categorical.align(
+        profile.categories, current.counts, reference_has_other=categorical.OTHER in profile.categories
+    )
+    pooled_reference, pooled_current = categorical.pool_rare(aligned.reference, aligned.current)
+    test = categorical.chi_square(pooled_reference, pooled_current)
+    metrics = {
+        "js": float(divergence.js_distance(aligned.reference, aligned.current)),
+        "psi": float(divergence.psi(aligned.reference, aligned.current)),
+    }
+    dof = max(int(np.count_nonzero(aligned.reference + aligned.current)) - 1, 1)
+    note = None
+    if aligned.unseen:
+        top = sorted(aligned.unseen.items(), key=lambda item: -item[1])[:5]
+        note = f"{len(aligned.unseen)} unseen categories ({sum(aligned.unseen.values())} rows): " + ", ".join(
+            f"{k!r} x{v}" for k, v in top
+        )
+    return FeatureDrift(
+        feature=profile.name,
+        kind="categorical",
+        metric=metric,
+        score=metrics[metric],
+        threshold=rule.threshold(metric, profile.name, profile.count, n, dof),
+        practical_threshold=practical,
+        test="chi2",
+        statistic=test.statistic,
+        p_value=test.p_value,
+        reference_size=profile.count,
+        current_size=n,
+        metrics=metrics,
+        missing_share={
+            "reference": profile.missing_share,
+            "current": current.missing / (n + current.missing),
+        },
+        note=note,
+    )
+
+
+def _kind_of(values: FeatureValues) -> str:
+    if isinstance(values, NumericCounts) or is_numeric_array(values):
+        return "numeric"
+    if isinstance(values, CategoricalColumn | CategoryCounts):
+        return "categorical"
+    return "categorical"
+
+
+def _schema_change(profile: FeatureProfile, values: FeatureValues) -> FeatureDrift:
+    size = len(values) if isinstance(values, np.ndarray | CategoricalColumn) else 0
+    result = _untested(
+        profile, "schema", 0.0, size, f"type changed: {profile.kind} in the reference, {_kind_of(values)} now"
+    )
+    result.test, result.drifted, result.severity, result.adjusted_p_value = "schema", True, "high", 0.0
+    return result
+
+
+def compare(
+    profile: ReferenceProfile,
+    current: Mapping[str, FeatureValues],
+    *,
+    rule: DecisionRule | None = None,
+    features: Sequence[str] | None = None,
+) -> DriftReport:
+    """Drift of every profiled feature present in `current` (or of `features`), decided by `rule`."""
+    rule = rule or DecisionRule()
+    names = list(features) if features is not None else [n for n in profile.features if n in current]
+    unknown = [n for n in names if n not in profile.features or n not in current]
+    if unknown:
+        raise ValueError(f"features not in both the profile and the current data: {', '.join(unknown)}")
+    results: list[FeatureDrift] = []
+    for name in names:
+        feature, values = profile.features[name], current[name]
+        if feature.kind != _kind_of(values):
+            results.append(_schema_change(feature, values))
+        elif feature.kind == "numeric":
+            results.append(_numeric(feature, values, rule, profile.samples.get(name)))
+        else:
+            results.append(_categorical(feature, values, rule))
+    tested = [r for r in results if r.test not in ("schema", "none")]
+    adjusted = benjamini_hochberg(np.array([r.p_value for r in tested]))
+    for result, p_adjusted in zip(tested, adjusted, strict=True):
+        result.adjusted_p_value = float(p_adjusted)
+        result.drifted = rule.drifted(result.score, result.threshold, result.adjusted_p_value)
+        result.severity = severity(result.metric, result.score, result.practical_threshold, result.drifted)
+    rows = max((len(v) for v in current.values() if isinstance(v, np.ndarray | CategoricalColumn)), default=0)
+    if not rows:
+        rows = max((r.current_size for r in results), default=0)
+    multivariate = None
+    model = profile.multivariate
+    if model is not None and all(is_numeric_array(current.get(n)) for n in model.features):
+        errors = reconstruction_errors(model, {n: current[n] for n in model.features})  # type: ignore[misc]
+        multivariate = multivariate_drift(model, errors, rule.alpha)
+    return DriftReport(results, rule.alpha, profile.rows, rows, multivariate)

@@ -1,0 +1,148 @@
+"""`mlsiem drift` and `mlsiem gate`: offline drift between two data files, and a CI/CD release gate.
+
+`drift` reports (exit 0 whatever it finds); `gate` decides: exit 0 pass, 1 drift, 2 bad input (an
+unreadable file, no common columns, a bad config), so a pipeline step can block a release on it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from detections.datafiles import DataFileError
+from detections.gate import FileComparison, GateConfig, GateVerdict, compare_files, evaluate, load_gate_config
+from mlsiem.cli.common import JsonOption, print_json
+
+ReferenceOption = Annotated[
+    Path, typer.Option("--reference", "-r", help="Reference data (training data): CSV, Parquet or NDJSON.")
+]
+CurrentOption = Annotated[
+    Path, typer.Option("--current", "-c", help="Current data to check: CSV, Parquet or NDJSON.")
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Gate config (YAML): features, thresholds, allowed_to_drift, fail_on."),
+]
+# A CI log is not a terminal: rich would fold the table to 80 columns; 120 keeps every cell readable.
+console = Console(width=None if Console().is_terminal else 120)
+SEVERITY_STYLE = {
+    "none": "dim",
+    "low": "yellow",
+    "medium": "dark_orange",
+    "high": "red",
+    "critical": "bold red",
+}
+
+
+def _number(value: float, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if value == 0 or 1e-3 <= abs(value) < 1e4:
+        return f"{value:.{digits}g}"
+    return f"{value:.2e}"
+
+
+def _run(reference: Path, current: Path, config: GateConfig) -> FileComparison:
+    try:
+        return compare_files(reference, current, config)
+    except ValueError as exc:  # data the statistics cannot use, reported like any other bad input
+        raise DataFileError(str(exc)) from None
+
+
+def _print_report(comparison: FileComparison) -> None:
+    report = comparison.report
+    table = Table(
+        title=f"drift: {comparison.current} vs reference {comparison.reference}", title_justify="left"
+    )
+    for name, justify in (
+        ("feature", "left"),
+        ("kind", "left"),
+        ("metric", "left"),
+        ("score", "right"),
+        ("threshold", "right"),
+        ("p adj", "right"),
+        ("drift", "left"),
+        ("severity", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    notes: list[str] = []
+    for f in report.features:
+        style = SEVERITY_STYLE[f.severity]
+        table.add_row(
+            f.feature,
+            f.kind,
+            f.metric,
+            _number(f.score),
+            _number(f.threshold),
+            _number(f.adjusted_p_value, 2),
+            "[bold red]DRIFT[/]" if f.drifted else "[green]ok[/]",
+            f"[{style}]{f.severity}[/]",
+        )
+        if f.note:
+            notes.append(f"{f.feature}: {f.note}")
+    console.print(table)
+    for note in notes + [f"{n}: {why}" for n, why in comparison.notes.items()]:
+        console.print(f"  note {note}", markup=False)
+    if comparison.only_in_reference:
+        console.print(f"  only in the reference: {', '.join(comparison.only_in_reference)}", markup=False)
+    if comparison.only_in_current:
+        console.print(f"  only in the current file: {', '.join(comparison.only_in_current)}", markup=False)
+    summary = report.summary()
+    line = (
+        f"{summary['drifted']} of {summary['features']} features drifted "
+        f"(reference {report.reference_rows} rows, current {report.current_rows} rows, "
+        f"alpha {report.alpha:g})"
+    )
+    if report.multivariate is not None:
+        m = report.multivariate
+        line += f"; multivariate: {'DRIFT' if m.drifted else 'ok'} (reconstruction error {m.score:+.1%})"
+    console.print(line, markup=False)
+
+
+def drift(
+    reference: ReferenceOption,
+    current: CurrentOption,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Drift of every common column between two data files (a report; exit 0)."""
+    comparison = _run(reference, current, load_gate_config(config))
+    if as_json:
+        print_json(comparison.to_dict())
+        return
+    _print_report(comparison)
+
+
+def _print_verdict(verdict: GateVerdict) -> None:
+    if verdict.passed:
+        console.print("[bold green]gate: PASS[/]")
+    else:
+        console.print("[bold red]gate: FAIL[/]")
+        for reason in verdict.reasons:
+            console.print(f"  - {reason}", markup=False)
+    if verdict.allowed:
+        console.print(f"  drifted but allowed: {', '.join(verdict.allowed)}", markup=False)
+
+
+def gate(
+    reference: ReferenceOption,
+    current: CurrentOption,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Release gate: exit 0 when the current data passes, 1 on drift, 2 on bad input."""
+    settings = load_gate_config(config)
+    comparison = _run(reference, current, settings)
+    verdict = evaluate(comparison, settings)
+    if as_json:
+        print_json({"verdict": verdict.to_dict(), **comparison.to_dict()})
+    else:
+        _print_report(comparison)
+        _print_verdict(verdict)
+    if not verdict.passed:
+        raise typer.Exit(1)

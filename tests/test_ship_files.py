@@ -115,3 +115,22 @@ def test_stdin(tmp_path: Path, local_engine: LocalEngine, engine: Engine, namesp
         proc = ship_process(tmp_path, local_engine.url, namespace, "-", "--json", stdin=stdin.fileno())
         report = _finish(proc)
     assert report["shipped"] == 250 and count(engine, namespace) == 250
+
+
+def test_several_files_read_once_are_read_once(
+    tmp_path: Path, local_engine: LocalEngine, engine: Engine, namespace: str
+) -> None:
+    """Files finish at different times while earlier batches are still in flight; none is read twice."""
+    for part in range(4):
+        append_lines(tmp_path / f"part{part}.jsonl", range(part * 5000, part * 5000 + 5000 - part * 1000))
+    files = [str(tmp_path / f"part{part}.jsonl") for part in range(4)]
+    report = _finish(
+        ship_process(tmp_path, local_engine.url, namespace, *files, "--json", "--batch-size", "500")
+    )
+    total = sum(5000 - part * 1000 for part in range(4))
+    assert (report["records"], report["events"], report["shipped"], report["duplicates"]) == (
+        total,
+        total,
+        total,
+        0,
+    )

@@ -82,6 +82,7 @@ class FileSource:
         self.max_line_bytes = max_line_bytes
         self.close_inactive = close_inactive
         self._tracked: dict[tuple[int, int], _Tracked] = {}
+        self._finished_files: set[tuple[int, int]] = set()  # read once to the end: never opened again
         self._closed = False
         self.bytes_behind = 0
         if not follow:
@@ -106,7 +107,7 @@ class FileSource:
                 continue
             ident = (st.st_dev, st.st_ino)
             current[path] = ident
-            if ident not in self._tracked:
+            if ident not in self._tracked and ident not in self._finished_files:
                 try:
                     handle = open(path, "rb")  # noqa: SIM115 (kept open across polls; closed in _drop)
                 except OSError:
@@ -217,6 +218,8 @@ class FileSource:
 
     def _drop(self, ident: tuple[int, int]) -> None:
         self._tracked.pop(ident).handle.close()
+        if not self.follow:
+            self._finished_files.add(ident)
 
     def acknowledge(self, ack: FileAck) -> None:
         self.registry.advance(ack.key, ack.path, ack.inode, ack.device, ack.offset)

@@ -39,6 +39,8 @@ _GROUP_FIELDS = {
     "service.name",
     "mlsiem.model.name",
     "mlsiem.model.version",
+    "user_agent.original",
+    "user.group.name",
 }
 
 _UPDATE_SCRIPT = """
@@ -122,7 +124,8 @@ def _merge(into: dict[str, Any], other: dict[str, Any]) -> None:
 
 def alert_document(finding: Finding) -> dict[str, Any]:
     """The alert as first written (validated by the ECS model), group-by values in their ECS fields."""
-    category = "intrusion_detection" if finding.rule.category == "security" else "api"
+    # Attacks on the model or its pipeline are intrusion detection; drift and operations are API findings.
+    category = "intrusion_detection" if finding.rule.category in ("security", "pipeline") else "api"
     score = severity_from_label(finding.severity)
     alert = Alert(
         **{"@timestamp": finding.window_end},

@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "setup": ("mlsiem.cli.setup_cmd", "setup"),
     "normalize": ("mlsiem.cli.normalize_cmd", "normalize"),
     "ship": ("mlsiem.cli.ship_cmd", "ship"),
+    "baseline": ("mlsiem.cli.detect_cmd", "baseline_app"),
+    "detect": ("mlsiem.cli.detect_cmd", "detect"),
     "drift": ("mlsiem.cli.drift_cmd", "drift"),
     "gate": ("mlsiem.cli.drift_cmd", "gate"),
     "rules": ("mlsiem.cli.rules_cmd", "app"),

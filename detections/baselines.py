@@ -1,0 +1,159 @@
+"""Reference profiles per model, stored in `mlsiem-baselines`.
+
+A baseline comes from a file of training data (CSV, Parquet, NDJSON) or from a time range of shipped
+inference events (a known-good period). From events, the feature values are read with `search_after`
+pages up to a row limit (a profile needs a representative sample, not every event), and the
+operational baselines (latency p95, error rate, request rate, token use per bucket) come from one
+`date_histogram`. The profile document's `_id` is the model name and version, so the detector job
+finds it directly and re-creating a baseline replaces it.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from detections.datafiles import read_columns
+from detections.operations import SERIES, bucket_series
+from detections.statistics.columns import CategoricalColumn
+from detections.statistics.profile import ReferenceProfile, SeriesBaseline, build_profile
+from detections.windows import PREDICTION_FIELDS, Window, iso
+from mlsiem.adapter import Engine
+from mlsiem.errors import ConfigError
+from mlsiem.indices import BASELINES_INDEX, inference_stream
+
+
+def baseline_id(model: str, version: str | None) -> str:
+    return f"{model}:{version or '*'}"
+
+
+def _columns_from_rows(rows: list[dict[str, Any]]) -> dict[str, np.ndarray | CategoricalColumn]:
+    names = sorted({name for row in rows for name in row})
+    columns: dict[str, np.ndarray | CategoricalColumn] = {}
+    for name in names:
+        values = [row.get(name) for row in rows]
+        present = [v for v in values if v is not None]
+        if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+            columns[name] = np.array([math.nan if v is None else float(v) for v in values])
+        else:
+            labels = sorted({str(v) for v in present})
+            index = {label: i for i, label in enumerate(labels)}
+            codes = np.array([-1 if v is None else index[str(v)] for v in values], dtype=np.int64)
+            columns[name] = CategoricalColumn(np.array(labels, dtype=object), codes)
+    return columns
+
+
+def _flatten_event(source: dict[str, Any]) -> dict[str, Any]:
+    mlsiem = source.get("mlsiem", {})
+    row = dict(mlsiem.get("features") or {})
+    prediction = mlsiem.get("prediction") or {}
+    for pseudo, field in PREDICTION_FIELDS.items():
+        key = field.rsplit(".", 1)[1]
+        if key in prediction:
+            row[pseudo] = prediction[key]
+    return row
+
+
+def rows_from_events(engine: Engine, window: Window, namespace: str, limit: int) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    after: list[Any] | None = None
+    while len(rows) < limit:
+        body: dict[str, Any] = {
+            "size": min(5000, limit - len(rows)),
+            "query": window.query(),
+            "_source": ["mlsiem.features", "mlsiem.prediction"],
+            "sort": [{"@timestamp": "asc"}, {"event.id": "asc"}],
+        }
+        if after:
+            body["search_after"] = after
+        hits = engine.search(inference_stream(namespace), body)["hits"]["hits"]
+        if not hits:
+            break
+        rows.extend(_flatten_event(h["_source"]) for h in hits)
+        after = hits[-1]["sort"]
+    return rows
+
+
+def profile_from_events(
+    engine: Engine,
+    window: Window,
+    namespace: str,
+    limit: int = 200_000,
+    bucket: timedelta = timedelta(minutes=5),
+) -> ReferenceProfile:
+    rows = rows_from_events(engine, window, namespace, limit)
+    if len(rows) < 30:
+        raise ConfigError(
+            f"only {len(rows)} events of model {window.model!r} "
+            f"between {iso(window.start)} and {iso(window.end)}: "
+            "a baseline needs at least 30"
+        )
+    columns = _columns_from_rows(rows)
+    metadata = {"source": "events", "start": iso(window.start), "end": iso(window.end)}
+    # An LLM service has no features: its profile holds only operational baselines.
+    profile = (
+        build_profile(columns, metadata=metadata) if columns else ReferenceProfile({}, len(rows), metadata)
+    )
+    series = bucket_series(engine, inference_stream(namespace), window, bucket)
+    for name in SERIES:
+        values = series[name]
+        finite = values[np.isfinite(values)]
+        if finite.size >= 2:
+            profile.operational[name] = SeriesBaseline.from_values(name, finite)
+    profile.metadata["bucket_seconds"] = str(int(bucket.total_seconds()))
+    accuracy = _accuracy(engine, namespace, window)
+    if accuracy is not None:
+        profile.metadata["accuracy"] = f"{accuracy[0]:.6f}"
+        profile.metadata["accuracy_n"] = str(accuracy[1])
+    return profile
+
+
+def _accuracy(engine: Engine, namespace: str, window: Window) -> tuple[float, int] | None:
+    from detections.performance import confusion
+
+    matrix = confusion(engine, inference_stream(namespace), window)
+    total = sum(matrix.values())
+    if total == 0:
+        return None
+    correct = sum(n for (predicted, actual), n in matrix.items() if predicted == actual)
+    return correct / total, total
+
+
+def profile_from_file(path: str, model: str) -> ReferenceProfile:
+    data = read_columns(path, role="reference")
+    return build_profile(data.columns, metadata={"source": f"file:{path}", "model": model})
+
+
+def store(engine: Engine, model: str, version: str | None, profile: ReferenceProfile, now: datetime) -> str:
+    doc_id = baseline_id(model, version)
+    document = {
+        "@timestamp": iso(now),
+        "baseline": {"id": doc_id, "source": profile.metadata.get("source", ""), "row_count": profile.rows},
+        "mlsiem": {"model": {"name": model, **({"version": version} if version else {})}},
+        "profile": profile.to_dict(),
+    }
+    engine.index_document(BASELINES_INDEX, doc_id, document, refresh=True)
+    return doc_id
+
+
+def load(engine: Engine, model: str, version: str | None) -> ReferenceProfile | None:
+    """The model's baseline for this version, else its version-independent one."""
+    for doc_id in dict.fromkeys([baseline_id(model, version), baseline_id(model, None)]):
+        found = engine.get_document(BASELINES_INDEX, doc_id)
+        if found and found.get("found", True):
+            return ReferenceProfile.from_dict(found["_source"]["profile"])
+    return None
+
+
+def stored_models(engine: Engine) -> list[tuple[str, str | None]]:
+    body = {"size": 1000, "_source": ["mlsiem.model"], "query": {"match_all": {}}}
+    hits = engine.search(BASELINES_INDEX, body)["hits"]["hits"]
+    models = []
+    for hit in hits:
+        model = hit["_source"].get("mlsiem", {}).get("model", {})
+        if model.get("name"):
+            models.append((model["name"], model.get("version")))
+    return models

@@ -1,0 +1,104 @@
+"""The detector job's configuration: a YAML file validated with clear messages (or the defaults)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from detections.actions import WebhookConfig
+from mlsiem.errors import ConfigError
+from mlsiem.indices import check_namespace
+
+Detector = Literal["feature_drift", "prediction_drift", "multivariate", "operational", "performance"]
+ALL_DETECTORS: tuple[Detector, ...] = (
+    "feature_drift",
+    "prediction_drift",
+    "multivariate",
+    "operational",
+    "performance",
+)
+_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str | timedelta) -> timedelta:
+    if isinstance(text, timedelta):
+        return text
+    match = _DURATION.match(str(text).strip())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a duration such as 30s, 5m, 1h or 1d")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+class ModelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    version: str | None = None
+    features: list[str] | None = Field(
+        None, description="watch these features (default: all in the baseline)"
+    )
+    detectors: list[Detector] = list(ALL_DETECTORS)
+    min_window_events: int = Field(50, ge=1)
+
+
+class DetectConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    namespace: str = "default"
+    window: timedelta = timedelta(hours=1)
+    bucket: timedelta = timedelta(minutes=5)
+    max_backfill_windows: int = Field(24, ge=1, le=10_000)
+    suppression: timedelta = timedelta(hours=6)
+    alpha: float = Field(0.01, gt=0, lt=0.5)
+    arl0: float = Field(500.0, ge=10)
+    multivariate_sample: int = Field(2000, ge=100, le=50_000)
+    models: list[ModelConfig] = Field(default_factory=list, description="empty: every model with a baseline")
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    sigma: bool = True
+    lock_ttl: timedelta = timedelta(minutes=10)
+
+    @field_validator("window", "bucket", "suppression", "lock_ttl", mode="before")
+    @classmethod
+    def _durations(cls, value: object) -> timedelta:
+        return parse_duration(value)  # type: ignore[arg-type]
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        return check_namespace(value)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=10):
+            raise ValueError("bucket must be at least 10s")
+        return value
+
+
+def load_config(path: Path | None, **overrides: object) -> DetectConfig:
+    raw: dict = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"detector config {path}: cannot read it ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"detector config {path}: not valid YAML ({exc})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"detector config {path}: expected a mapping at the top level")
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        config = DetectConfig(**raw)
+    except ValidationError as exc:
+        where = f"detector config {path}" if path else "detector options"
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{where}: {problems}") from None
+    if config.window < config.bucket * 2:
+        raise ConfigError(f"window ({config.window}) must hold at least two buckets ({config.bucket})")
+    return config

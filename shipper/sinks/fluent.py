@@ -6,6 +6,7 @@ The tag is `mlsiem.<kind>` (inference or pipeline), so the peer can route each k
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from fluent import sender
@@ -53,8 +54,6 @@ class FluentSink:
 
 
 def _epoch(timestamp: object) -> int:
-    from datetime import datetime
-
     if isinstance(timestamp, str):
         try:
             return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp())

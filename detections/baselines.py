@@ -18,6 +18,7 @@ import numpy as np
 
 from detections.datafiles import read_columns
 from detections.operations import SERIES, bucket_series
+from detections.performance import absolute_errors, confusion
 from detections.statistics.columns import CategoricalColumn
 from detections.statistics.profile import ReferenceProfile, SeriesBaseline, build_profile
 from detections.windows import PREDICTION_FIELDS, Window, iso
@@ -104,6 +105,10 @@ def profile_from_events(
         if finite.size >= 2:
             profile.operational[name] = SeriesBaseline.from_values(name, finite)
     profile.metadata["bucket_seconds"] = str(int(bucket.total_seconds()))
+    errors = absolute_errors(engine, inference_stream(namespace), window)
+    if errors is not None:
+        profile.metadata["mae"], profile.metadata["mae_std"] = f"{errors[0]:.9g}", f"{errors[1]:.9g}"
+        profile.metadata["mae_n"] = str(errors[2])
     accuracy = _accuracy(engine, namespace, window)
     if accuracy is not None:
         profile.metadata["accuracy"] = f"{accuracy[0]:.6f}"
@@ -112,8 +117,6 @@ def profile_from_events(
 
 
 def _accuracy(engine: Engine, namespace: str, window: Window) -> tuple[float, int] | None:
-    from detections.performance import confusion
-
     matrix = confusion(engine, inference_stream(namespace), window)
     total = sum(matrix.values())
     if total == 0:

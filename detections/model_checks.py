@@ -198,6 +198,8 @@ class ModelChecks:
             self._operational(window, result)
         if "performance" in detectors and "accuracy" in self.profile.metadata:
             self._performance(window, result)
+        if "performance" in detectors and "mae" in self.profile.metadata:
+            self._regression(window, result)
         return result
 
     def _drift_findings(
@@ -305,5 +307,27 @@ class ModelChecks:
                 severity,
                 drop.reason(window.model),
                 evidence=Evidence(query=query, event_count=drop.labelled),
+            )
+        )
+
+    def _regression(self, window: Window, result: WindowResult) -> None:
+        current = performance.absolute_errors(self.engine, self.index, window)
+        if current is None:
+            return
+        meta = self.profile.metadata
+        baseline = (float(meta["mae"]), float(meta.get("mae_std", "0")), int(meta.get("mae_n", "1000")))
+        rise = performance.detect_regression(current, baseline, self.config.alpha)
+        if rise is None:
+            return
+        ratio = rise.mae / max(rise.baseline_mae, 1e-12)
+        severity: SeverityLabel = "high" if ratio >= 2 else "medium" if ratio >= 1.5 else "low"
+        query = window.lucene() + " AND _exists_:mlsiem.ground_truth.value"
+        result.findings.append(
+            self._finding(
+                "performance",
+                window,
+                severity,
+                rise.reason(window.model),
+                evidence=Evidence(query=query, event_count=rise.labelled),
             )
         )

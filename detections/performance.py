@@ -1,6 +1,9 @@
-"""Performance drift where ground truth is present: accuracy, precision, recall and F1 from a confusion
-matrix counted by the engine (nested `terms` on the predicted and the true label), compared with the
-baseline's accuracy by a one-sided two-proportion z-test AND a practical drop (default 5 points)."""
+"""Performance drift where ground truth is present, counted by the engine.
+
+Classifiers: accuracy and macro F1 from a confusion matrix (nested `terms` on the predicted and the
+true label), against the baseline's accuracy by a one-sided two-proportion z-test AND a practical drop
+(default 5 points). Regression: the mean absolute error (`extended_stats` over a script), against the
+baseline's by a one-sided Welch z-test AND a practical rise (default 1.25x)."""
 
 from __future__ import annotations
 
@@ -74,4 +77,56 @@ def detect(
     p_value = float(norm.sf((baseline_accuracy - accuracy) / se))
     if baseline_accuracy - accuracy >= practical_drop and p_value < alpha:
         return PerformanceDrop(accuracy, baseline_accuracy, n, p_value, macro_f1(matrix))
+    return None
+
+
+_ABS_ERROR = "Math.abs(doc['mlsiem.prediction.value'].value - doc['mlsiem.ground_truth.value'].value)"
+
+
+def absolute_errors(engine: Engine, index: str, window: Window) -> tuple[float, float, int] | None:
+    """(mean, std, count) of |prediction - truth| for regression events with ground truth, by the engine."""
+    body = {
+        "size": 0,
+        "query": window.query(
+            {"exists": {"field": "mlsiem.ground_truth.value"}},
+            {"exists": {"field": "mlsiem.prediction.value"}},
+        ),
+        "aggs": {"e": {"extended_stats": {"script": {"source": _ABS_ERROR, "lang": "painless"}}}},
+    }
+    stats = engine.search(index, body)["aggregations"]["e"]
+    if not stats["count"]:
+        return None
+    return float(stats["avg"]), float(stats["std_deviation"] or 0.0), int(stats["count"])
+
+
+@dataclass
+class ErrorRise:
+    mae: float
+    baseline_mae: float
+    labelled: int
+    p_value: float
+
+    def reason(self, model: str) -> str:
+        return (
+            f"Mean absolute error of {model} rose to {self.mae:.3g} on {self.labelled} labelled predictions "
+            f"(baseline {self.baseline_mae:.3g}, {self.mae / max(self.baseline_mae, 1e-12):.1f}x)."
+        )
+
+
+def detect_regression(
+    current: tuple[float, float, int],
+    baseline: tuple[float, float, int],
+    alpha: float = 0.01,
+    practical_ratio: float = 1.25,
+    min_labelled: int = 30,
+) -> ErrorRise | None:
+    """MAE above the baseline's by a practical ratio AND by a one-sided Welch z-test."""
+    mae, sd, n = current
+    base, base_sd, base_n = baseline
+    if n < min_labelled:
+        return None
+    se = math.sqrt(sd * sd / n + base_sd * base_sd / max(base_n, 1)) or 1e-12
+    p_value = float(norm.sf((mae - base) / se))
+    if mae >= base * practical_ratio and p_value < alpha:
+        return ErrorRise(mae, base, n, p_value)
     return None

@@ -284,3 +284,40 @@ def test_sigma_pack_runs_in_the_job_and_alerts_with_atlas(engine: Engine) -> Non
     pivot = {"query": {"query_string": {"query": alert["mlsiem"]["evidence"]["query"]}}}
     evidence = engine.search(f"logs-mlsiem.*-{namespace}", pivot)
     assert evidence["hits"]["total"]["value"] == 3
+
+
+def test_regression_error_rise_is_a_performance_alert(engine: Engine) -> None:
+    namespace = "detectreg"
+    run_setup(engine, SetupConfig(namespace=namespace))
+    rng = np.random.default_rng(11)
+    records = []
+    for i in range(900):  # 02:00-05:00 reference (error sd 1), 05:00-06:00 the error triples
+        at = T0 + timedelta(hours=2) + timedelta(seconds=i * 16)
+        truth = float(rng.normal(100, 20))
+        noise = rng.normal(0, 3 if i >= 675 else 1)
+        records.append(
+            {
+                "type": "inference",
+                "id": f"reg-{i}",
+                "ts": at.isoformat().replace("+00:00", "Z"),
+                "model": {"name": "price-model", "type": "regression"},
+                "features": {"size": truth / 2},
+                "prediction": {"value": round(truth + float(noise), 3)},
+                "ground_truth": {"value": round(truth, 3)},
+                "latency_ms": 20.0,
+            }
+        )
+    _ship(engine, namespace, records)
+    reference = Window("price-model", None, T0 + timedelta(hours=2), T0 + timedelta(hours=5))
+    baselines.store(
+        engine, "price-model", None, baselines.profile_from_events(engine, reference, namespace), T0
+    )
+    config = DetectConfig(
+        namespace=namespace, window=timedelta(hours=1), models=[ModelConfig(name="price-model")]
+    )
+    job = DetectorJob(engine, config)
+    job.state.advance(baselines.baseline_id("price-model", None), T0 + timedelta(hours=4))
+    report = job.run_once(T0 + timedelta(hours=6, minutes=1))
+    performance = [f for f in report.findings if f.rule.id == "mlsiem-performance-drop"]
+    assert [f.window_start for f in performance] == [T0 + timedelta(hours=5)]  # 04-05 is quiet, 05-06 is not
+    assert "Mean absolute error of price-model rose" in performance[0].reason

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlencode
 
 from mlsiem.config import ConnectionSettings
 from mlsiem.errors import EngineError
@@ -181,7 +182,10 @@ class Engine:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 if self.kind is EngineKind.OPENSEARCH:
-                    return self.client.transport.perform_request(method, path, params=params, body=body)
+                    # Query parameters go into the URL: opensearch-py would take `timeout` (a parameter
+                    # of several APIs) as its own request timeout.
+                    query = f"?{urlencode(params)}" if params else ""
+                    return self.client.transport.perform_request(method, path + query, body=body)
                 headers = {"accept": _ES_JSON}
                 if body is not None:
                     headers["content-type"] = _ES_JSON

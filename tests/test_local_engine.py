@@ -81,3 +81,32 @@ def test_missing_maven_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("PATH", str(tmp_path))  # no mvn on it
     with pytest.raises(LocalEngineError, match="Maven was not found"):
         resolve_classpath(project)
+
+
+def test_three_node_cluster_survives_losing_a_node(tmp_path: Path) -> None:
+    from mlsiem.adapter import Engine
+    from mlsiem.config import ConnectionSettings
+    from mlsiem.installer import run_setup
+    from mlsiem.templates import SetupConfig
+
+    cluster = LocalEngine(port=free_port(), nodes=3, heap="384m", root=tmp_path)
+    status = cluster.start(timeout=300)
+    try:
+        assert [n.alive for n in status.nodes] == [True, True, True]
+        engine = Engine.connect(ConnectionSettings(url=cluster.url))
+        assert engine.request("GET", "/_cluster/health")["number_of_nodes"] == 3
+        run_setup(engine, SetupConfig(namespace="threenodes"))
+        for i in range(20):
+            engine.create_document(
+                "mlsiem-alerts-threenodes", f"a{i}", {"@timestamp": "2026-11-25T00:00:00Z"}
+            )
+        engine.refresh("mlsiem-alerts-threenodes")
+        health = engine.request("GET", "/_cluster/health?wait_for_status=green&timeout=60s")
+        assert health["status"] == "green"  # auto_expand_replicas gave every shard a replica
+        assert cluster.stop(node=2)
+        after = engine.request("GET", "/_cluster/health?wait_for_nodes=2&timeout=60s")
+        assert after["number_of_nodes"] == 2 and after["status"] in ("green", "yellow")
+        assert engine.count("mlsiem-alerts-threenodes") == 20  # nothing lost with one node gone
+    finally:
+        cluster.stop()
+    assert not cluster.status().running

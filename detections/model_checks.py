@@ -24,68 +24,34 @@ from mlsiem.ecs.findings import (
     MlsiemDrift,
     ModelInfo,
     Rule,
+    RuleCategory,
     SeverityLabel,
 )
 from mlsiem.indices import inference_stream
 
 RULESET = "mlsiem detectors"
+# detector key -> (rule id, name, category, description)
+_RULE_TABLE: dict[str, tuple[str, str, RuleCategory, str]] = {
+    "feature_drift": ("mlsiem-drift-feature", "Feature drift", "drift",
+                      "Input features of a model no longer follow its reference distribution."),
+    "prediction_drift": ("mlsiem-drift-prediction", "Prediction drift", "drift",
+                         "The distribution of a model's predictions moved away from its reference."),
+    "multivariate": ("mlsiem-drift-multivariate", "Multivariate drift", "drift",
+                     "The joint structure of the features changed (PCA reconstruction error)."),
+    "performance": ("mlsiem-performance-drop", "Performance drop", "performance",
+                    "Accuracy (or the error of a regression model) on labelled traffic left the baseline."),
+    "latency_p95": ("mlsiem-ops-latency", "Latency anomaly", "operational",
+                    "p95 latency left its in-control range (EWMA chart)."),
+    "error_rate": ("mlsiem-ops-error-rate", "Error rate anomaly", "operational",
+                   "The share of failed requests left its in-control range."),
+    "request_rate": ("mlsiem-ops-request-rate", "Request rate anomaly", "operational",
+                     "Requests per bucket left their in-control range."),
+    "token_usage": ("mlsiem-ops-token-usage", "Token usage anomaly", "operational",
+                    "Tokens per bucket left their in-control range."),
+}  # fmt: skip
 RULES = {
-    "feature_drift": Rule(
-        id="mlsiem-drift-feature",
-        name="Feature drift",
-        category="drift",
-        ruleset=RULESET,
-        description="Input features of a model no longer follow its reference distribution.",
-    ),
-    "prediction_drift": Rule(
-        id="mlsiem-drift-prediction",
-        name="Prediction drift",
-        category="drift",
-        ruleset=RULESET,
-        description="The distribution of a model's predictions moved away from its reference.",
-    ),
-    "multivariate": Rule(
-        id="mlsiem-drift-multivariate",
-        name="Multivariate drift",
-        category="drift",
-        ruleset=RULESET,
-        description="The joint structure of the features changed (PCA reconstruction error).",
-    ),
-    "performance": Rule(
-        id="mlsiem-performance-drop",
-        name="Performance drop",
-        category="performance",
-        ruleset=RULESET,
-        description="Accuracy on labelled traffic fell below the baseline.",
-    ),
-    "latency_p95": Rule(
-        id="mlsiem-ops-latency",
-        name="Latency anomaly",
-        category="operational",
-        ruleset=RULESET,
-        description="p95 latency left its in-control range (EWMA chart).",
-    ),
-    "error_rate": Rule(
-        id="mlsiem-ops-error-rate",
-        name="Error rate anomaly",
-        category="operational",
-        ruleset=RULESET,
-        description="The share of failed requests left its in-control range.",
-    ),
-    "request_rate": Rule(
-        id="mlsiem-ops-request-rate",
-        name="Request rate anomaly",
-        category="operational",
-        ruleset=RULESET,
-        description="Requests per bucket left their in-control range.",
-    ),
-    "token_usage": Rule(
-        id="mlsiem-ops-token-usage",
-        name="Token usage anomaly",
-        category="operational",
-        ruleset=RULESET,
-        description="Tokens per bucket left their in-control range.",
-    ),
+    key: Rule(id=rule_id, name=name, category=category, ruleset=RULESET, description=description)
+    for key, (rule_id, name, category, description) in _RULE_TABLE.items()
 }
 _TIERS: tuple[SeverityLabel, ...] = ("low", "medium", "high", "critical")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -80,3 +81,30 @@ def test_metrics_endpoint(tmp_path: Path, local_engine: LocalEngine, namespace: 
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
+
+
+def test_bulk_rejections_from_a_tiny_write_queue_are_retried(tmp_path: Path) -> None:
+    """A real node with one write thread and a queue of one answers 429 under concurrent bulks."""
+    port = free_port()
+    tiny = LocalEngine(
+        port=port,
+        heap="512m",
+        root=tmp_path / "engine",
+        settings={"thread_pool.write.size": "1", "thread_pool.write.queue_size": "1"},
+    )
+    tiny.start()
+    try:
+        log = tmp_path / "app.log"
+        append_lines(log, range(12_000))
+        proc = ship_process(
+            tmp_path, tiny.url, "tiny", str(log), "--json", "--batch-size", "100", "--workers", "6"
+        )
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err.decode()
+        report = json.loads(out)
+        engine = Engine.connect(ConnectionSettings(url=tiny.url))
+        assert report["retries"] > 0, "the engine never pushed back: the test proves nothing"
+        assert report["shipped"] == 12_000 and count(engine, "tiny") == 12_000
+        assert exactly_once(engine, "tiny", range(12_000))
+    finally:
+        tiny.stop()

@@ -18,8 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import orjson
-
+from shipper.normalizer import raw_text as normalized_raw_text
 from shipper.records import Normalized, Origin, Rejected
 from shipper.sinks.base import Sink, SinkUnavailable
 from shipper.sources.base import RawRecord, Source
@@ -83,12 +82,6 @@ class PipelineConfig:
 
 
 _DONE = object()
-
-
-def _text(raw: bytes | dict[str, Any]) -> str:
-    if isinstance(raw, bytes):
-        return raw.decode("utf-8", errors="replace")
-    return orjson.dumps(raw, default=str).decode()
 
 
 class Pipeline:
@@ -196,7 +189,7 @@ class Pipeline:
 
     def _take(self, batch: _Batch, record: RawRecord) -> None:
         events, rejected = self.normalizer.normalize(record.raw, record.origin)
-        raw_text = _text(record.raw)
+        raw_text = normalized_raw_text(record.raw)  # lossless, as the normalizer keeps rejected lines
         self.stats.records += 1
         self.stats.bytes_read += len(raw_text) + 1
         self.stats.events += len(events)

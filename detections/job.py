@@ -25,6 +25,7 @@ from detections.model_checks import ModelChecks
 from detections.state import DetectorState
 from detections.windows import Window
 from mlsiem.adapter import Engine
+from mlsiem.errors import EngineError
 from mlsiem.indices import drift_stream
 
 FindingSource = Callable[[datetime, datetime], list[Finding]]
@@ -39,6 +40,7 @@ class JobReport:
     webhooks_failed: int = 0
     skipped_windows: int = 0
     locked: bool = False
+    error: str | None = None  # the run failed (the engine was unreachable); the next tick retries
     notes: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
@@ -170,7 +172,12 @@ class DetectorJob:
     ) -> None:
         while not stop():
             began = time.monotonic()
-            report = self.run_once()
+            try:
+                report = self.run_once()
+            except EngineError as exc:
+                # An unreachable engine must not end a scheduled job: checkpoints only advance past
+                # finished windows and alert ids are deterministic, so the next tick resumes cleanly.
+                report = JobReport(error=str(exc))
             if on_report:
                 on_report(report)
             remaining = every.total_seconds() - (time.monotonic() - began)

@@ -18,5 +18,9 @@ class EngineError(MlsiemError):
         self.body = body
 
 
+class EngineUnreachable(EngineError):
+    """Nothing answered at the engine's address (refused, reset, timed out): it may come back later."""
+
+
 class LocalEngineError(MlsiemError):
     """The local development engine could not be started, stopped or inspected."""

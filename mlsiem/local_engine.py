@@ -297,15 +297,18 @@ class LocalEngine:
         except OSError:
             return "(no log)"
 
-    def stop(self, timeout: float = 60.0, node: int | None = None) -> bool:
-        """Stop every node (or only `node`) with SIGTERM, SIGKILL after `timeout`. True if any was running."""
+    def stop(self, timeout: float = 60.0, node: int | None = None, crash: bool = False) -> bool:
+        """Stop every node (or only `node`) with SIGTERM, SIGKILL after `timeout`. True if any was running.
+
+        `crash=True` sends SIGKILL straight away, as a power cut or the OOM killer would (fault tests).
+        """
         stopped = False
         for index, pid in self._recorded_nodes():
             if node is not None and index != node:
                 continue
             if _pid_is_ours(pid):
                 stopped = True
-                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, signal.SIGKILL if crash else signal.SIGTERM)
                 deadline = time.monotonic() + timeout
                 while _pid_is_ours(pid) and time.monotonic() < deadline:
                     time.sleep(0.2)

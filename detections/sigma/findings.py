@@ -10,6 +10,7 @@ from detections.alerts import Finding
 from detections.sigma.executor import Executor
 from detections.sigma.hits import Hit
 from mlsiem.ecs.findings import Evidence, Rule, Threat, ThreatEntry
+from mlsiem.errors import EngineError
 
 RULESET = "mlsiem sigma pack"
 
@@ -70,7 +71,13 @@ def sigma_source(
     def run(start: datetime, end: datetime) -> list[Finding]:
         result = executor.run(namespace, start, end)
         if result.errors:
-            raise RuntimeError(f"Sigma rules failed: {result.errors}")
+            # The window is not done: the job keeps its checkpoint and the next run tries it again
+            # (a restarted engine answers 503 until its shards are assigned).
+            name, message = next(iter(result.errors.items()))
+            raise EngineError(
+                f"{len(result.errors)} Sigma rule(s) failed on the window from {start.isoformat()}; "
+                f"first, {name}: {message}"
+            )
         return [hit_finding(hit, suppression) for hit in result.hits]
 
     return run

@@ -25,6 +25,7 @@ from mlsiem.cli.common import (
     UrlOption,
     connect,
     console,
+    err_console,
     print_json,
 )
 from mlsiem.errors import ConfigError
@@ -111,6 +112,9 @@ def baseline_show(
 def _print_report(report: JobReport, as_json: bool) -> None:
     if as_json:
         print_json(report.as_dict())
+        return
+    if report.error:
+        err_console.print(f"[red]detector run failed:[/] {report.error} (retrying on the next run)")
         return
     if report.findings:
         table = Table(title="alerts")

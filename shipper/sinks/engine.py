@@ -41,7 +41,7 @@ class EngineSink:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | Callable[[], Engine],
         namespace: str = "default",
         retry_budget: float = 30.0,
         backoff_initial: float = 0.2,
@@ -49,13 +49,23 @@ class EngineSink:
         on_latency: Callable[[float], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.engine = engine
+        # A function instead of an Engine connects on the first delivery: a shipper started while the
+        # engine is down reads on and spools, as it does when the engine goes away later.
+        self._engine = engine if isinstance(engine, Engine) else None
+        self._connect = None if isinstance(engine, Engine) else engine
         self.streams = data_streams(namespace)
         self.retry_budget = retry_budget
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.on_latency = on_latency
         self.sleep = sleep
+
+    def engine(self) -> Engine:
+        """The connected engine; connects first when the sink was made with a connect function."""
+        if self._engine is None:
+            assert self._connect is not None
+            self._engine = self._connect()
+        return self._engine
 
     def _body(self, events: list[Normalized], indices: list[int]) -> bytes:
         parts = []
@@ -79,7 +89,7 @@ class EngineSink:
         while pending:
             try:
                 began = time.monotonic()
-                response = self.engine.bulk(self._body(events, pending))
+                response = self.engine().bulk(self._body(events, pending))
                 if self.on_latency:
                     self.on_latency(time.monotonic() - began)
             except EngineError as exc:
@@ -108,7 +118,8 @@ class EngineSink:
                 if not pending:
                     break
             if time.monotonic() >= deadline:
-                raise SinkUnavailable(f"{self.engine.description}: {last_problem}", pending)
+                where = f"{self._engine.description}: " if self._engine is not None else ""
+                raise SinkUnavailable(f"{where}{last_problem}", pending)
             result.retries += 1
             self.sleep(min(self._backoff(attempt), max(0.0, deadline - time.monotonic())))
             attempt += 1

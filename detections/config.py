@@ -7,12 +7,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from detections.actions import WebhookConfig
 from mlsiem.errors import ConfigError
 from mlsiem.indices import check_namespace
+from mlsiem.yamlfile import read_yaml
 
 Detector = Literal["feature_drift", "prediction_drift", "multivariate", "operational", "performance"]
 ALL_DETECTORS: tuple[Detector, ...] = (
@@ -30,8 +30,8 @@ def parse_duration(text: str | timedelta) -> timedelta:
     if isinstance(text, timedelta):
         return text
     match = _DURATION.match(str(text).strip())
-    if not match or int(match.group(1)) == 0:
-        raise ValueError(f"{text!r} is not a duration such as 30s, 5m, 1h or 1d")
+    if not match or len(match.group(1)) > 9 or int(match.group(1)) == 0:
+        raise ValueError(f"{str(text)[:40]!r} is not a duration such as 30s, 5m, 1h or 1d")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
@@ -71,7 +71,10 @@ class DetectConfig(BaseModel):
     @field_validator("namespace")
     @classmethod
     def _namespace(cls, value: str) -> str:
-        return check_namespace(value)
+        try:
+            return check_namespace(value)
+        except ConfigError as exc:  # pydantic reports ValueErrors with the field and the file
+            raise ValueError(str(exc)) from None
 
     @field_validator("bucket")
     @classmethod
@@ -84,21 +87,21 @@ class DetectConfig(BaseModel):
 def load_config(path: Path | None, **overrides: object) -> DetectConfig:
     raw: dict = {}
     if path is not None:
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except OSError as exc:
-            raise ConfigError(f"detector config {path}: cannot read it ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"detector config {path}: not valid YAML ({exc})") from None
+        raw = read_yaml(path, "detector config")
+        if raw is None:
+            raw = {}
         if not isinstance(raw, dict):
             raise ConfigError(f"detector config {path}: expected a mapping at the top level")
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        config = DetectConfig(**raw)
+        config = DetectConfig.model_validate(raw)
     except ValidationError as exc:
         where = f"detector config {path}" if path else "detector options"
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{where}: {problems}") from None
     if config.window < config.bucket * 2:
-        raise ConfigError(f"window ({config.window}) must hold at least two buckets ({config.bucket})")
+        where = f"detector config {path}" if path else "detector options"
+        raise ConfigError(
+            f"{where}: window ({config.window}) must hold at least two buckets ({config.bucket})"
+        )
     return config

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mlsiem.errors import ConfigError
+from mlsiem.yamlfile import read_yaml
 
 TECHNIQUE_ID = re.compile(r"^AML\.T\d{4}(\.\d{3})?$")
 TACTIC_ID = re.compile(r"^AML\.TA\d{4}$")
@@ -121,10 +121,10 @@ class Atlas:
 
     @classmethod
     def load(cls, path: Path) -> Atlas:
+        data = read_yaml(path, "ATLAS table")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
             return cls(AtlasTable.model_validate(data))
-        except (OSError, yaml.YAMLError, ValidationError) as exc:
+        except ValidationError as exc:
             raise ConfigError(f"ATLAS table {path}: {exc}") from None
 
     @property

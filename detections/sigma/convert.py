@@ -25,7 +25,7 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.plugins import InstalledSigmaPlugins
 
-from detections.sigma.pack import Pack
+from detections.sigma.pack import Pack, load_collection
 from mlsiem.adapter import EngineKind
 from mlsiem.errors import ConfigError
 
@@ -114,8 +114,12 @@ def convert_pack(
     collection = SigmaCollection(kept)
     try:
         backend.convert(collection, output_format)
-    except SigmaError as exc:  # collect_errors keeps per-rule errors; this is a collection-level failure
+    except (SigmaError, NotImplementedError) as exc:
+        # collect_errors keeps per-rule SigmaErrors; these stop the whole collection (backends raise
+        # NotImplementedError for constructs they cannot express, e.g. a bare string in a condition)
         raise ConfigError(f"converting the pack to {target}: {exc}") from None
+    except Exception as exc:  # pySigma's plain Python errors on values it did not validate
+        raise ConfigError(f"converting the pack to {target}: {type(exc).__name__}: {exc}") from None
     failed = {str(rule.id): str(exc) for rule, exc in getattr(backend, "errors", [])}
     for rule in collection.rules:
         rid = str(rule.id)
@@ -134,10 +138,7 @@ def convert_pack(
 
 
 def _fresh_collection(pack: Pack) -> SigmaCollection:
-    try:
-        return SigmaCollection.load_ruleset([pack.root / "rules", pack.root / "correlations"])
-    except SigmaError as exc:
-        raise ConfigError(f"rule pack {pack.root}: {exc}") from None
+    return load_collection(pack.root)
 
 
 class QueryBook:

@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlsiem.ecs.models import InferenceEvent, PipelineEvent
 from mlsiem.errors import ConfigError
+from mlsiem.yamlfile import read_yaml
 
 EXAMPLE_LABEL = "mlsiem_example"  # labels.<this> = "<rule name>:<pos|neg|scenario>:<n>"
 
@@ -66,11 +66,11 @@ class CorrelationExamples(BaseModel):
 
 def load_examples(path: Path, correlation: bool) -> DetectionExamples | CorrelationExamples:
     model = CorrelationExamples if correlation else DetectionExamples
+    if not path.is_file():
+        raise ConfigError(f"{path}: no example events for this rule (every rule needs them)")
     try:
-        return model.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except OSError:
-        raise ConfigError(f"{path}: no example events for this rule (every rule needs them)") from None
-    except (yaml.YAMLError, ValidationError) as exc:
+        return model.model_validate(read_yaml(path, "example events"))
+    except ValidationError as exc:
         raise ConfigError(f"example events {path}: {exc}") from None
 
 

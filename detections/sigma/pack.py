@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
-from sigma.exceptions import SigmaError
+from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.processing.transformations import FieldMappingTransformation
 from sigma.rule import SigmaRule
@@ -29,12 +28,14 @@ from sigma.rule import SigmaRule
 from detections.sigma.atlas import Atlas
 from mlsiem.errors import ConfigError
 from mlsiem.paths import PROJECT_ROOT
+from mlsiem.yamlfile import MIB, read_yaml
 
 PACK_ROOT = PROJECT_ROOT / "sigma_rules"
 PIPELINE_FILE = Path("pipelines") / "mlsiem.yaml"
 Category = Literal["inference", "llm", "pipeline"]
 CATEGORIES: tuple[Category, ...] = ("inference", "llm", "pipeline")
 PRODUCT = "mlsiem"
+MAX_FILE_BYTES = MIB  # one rule or pipeline file; real ones are a few kB
 
 
 class PackConfig(BaseModel):
@@ -111,21 +112,81 @@ class Pack:
         return self.root / "tests" / f"{self.file_stem(rule)}.yaml"
 
 
-def _field_map(pipeline: ProcessingPipeline) -> dict[str, str]:
+def _field_map(pipeline: ProcessingPipeline, path: Path) -> dict[str, str]:
     mapping: dict[str, str] = {}
     for item in pipeline.items:
         transformation = item.transformation
         if isinstance(transformation, FieldMappingTransformation):
             for source, target in transformation.mapping.items():
-                mapping[source] = target if isinstance(target, str) else target[0]
+                first = target if isinstance(target, str) else next(iter(target or []), None)
+                if not isinstance(source, str) or not isinstance(first, str):
+                    raise ConfigError(
+                        f"processing pipeline {path}: field mapping {source!r}: {target!r} "
+                        "is not a field name or a list of field names"
+                    )
+                mapping[source] = first
     return mapping
 
 
+def _failure(exc: Exception) -> str:
+    """pySigma raises plain Python errors (TypeError, AttributeError, ...) on values of the wrong type
+    in a file; they say what failed, and the caller says which file."""
+    return f"pySigma cannot read it: {type(exc).__name__}: {str(exc)[:300]}"
+
+
 def load_pipeline(path: Path) -> ProcessingPipeline:
+    data = read_yaml(path, "processing pipeline", max_bytes=MAX_FILE_BYTES)
+    if not isinstance(data, dict):
+        raise ConfigError(f"processing pipeline {path}: expected a mapping at the top level")
     try:
-        return ProcessingPipeline.from_yaml(path.read_text(encoding="utf-8"))
-    except (OSError, SigmaError, yaml.YAMLError) as exc:
+        return ProcessingPipeline.from_dict(data)
+    except SigmaError as exc:
         raise ConfigError(f"processing pipeline {path}: {exc}") from None
+    except Exception as exc:  # pySigma's own failures on values of the wrong type
+        raise ConfigError(f"processing pipeline {path}: {_failure(exc)}") from None
+
+
+def rule_files(root: Path) -> list[Path]:
+    """The pack's Sigma files: detection rules, then correlation rules (converting a correlation needs
+    its rules converted first), each sorted by path."""
+    return [p for folder in (root / "rules", root / "correlations") for p in sorted(folder.glob("**/*.yml"))]
+
+
+def load_collection(root: Path) -> SigmaCollection:
+    """The pack's rules, every file read with `read_yaml` (size, encoding, alias bombs) and handed to
+    pySigma as parsed documents; anything pySigma cannot make of one file is a ConfigError naming it."""
+    collections = []
+    for path in rule_files(root):
+        documents = read_yaml(path, "Sigma rule file", max_bytes=MAX_FILE_BYTES, all_documents=True)
+        if not all(isinstance(d, dict) for d in documents):
+            raise ConfigError(f"Sigma rule file {path}: every YAML document must be a mapping (a rule)")
+        try:
+            collections.append(
+                SigmaCollection.from_dicts(
+                    documents,
+                    collect_errors=True,
+                    source=SigmaRuleLocation(path),
+                    collect_filters=True,
+                    resolve_references=False,
+                )
+            )
+        except SigmaError as exc:
+            raise ConfigError(f"Sigma rule file {path}: {exc}") from None
+        except Exception as exc:  # pySigma's own failures on values of the wrong type
+            raise ConfigError(f"Sigma rule file {path}: {_failure(exc)}") from None
+    for rule in (r for c in collections for r in c.rules if isinstance(r, SigmaRule)):
+        conditions = rule.detection.condition if rule.detection else []
+        if not all(isinstance(condition, str) for condition in conditions):  # pySigma would crash later
+            found = repr(conditions)[:100]
+            raise ConfigError(f"Sigma rule file {rule.source}: detection.condition must be text, not {found}")
+    collection = SigmaCollection.merge(collections, resolve_references=False)
+    try:
+        collection.resolve_rule_references()
+    except SigmaError as exc:
+        raise ConfigError(f"rule pack {root}: {exc}") from None
+    except Exception as exc:
+        raise ConfigError(f"rule pack {root}: rule references: {_failure(exc)}") from None
+    return collection
 
 
 def load_pack(root: Path = PACK_ROOT) -> Pack:
@@ -133,22 +194,19 @@ def load_pack(root: Path = PACK_ROOT) -> Pack:
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"rule pack {root} does not exist or is not a folder")
+    config_path = root / "pack.yaml"
     try:
-        config = PackConfig.model_validate(yaml.safe_load((root / "pack.yaml").read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
-        raise ConfigError(f"pack configuration {root / 'pack.yaml'}: {exc}") from None
+        config = PackConfig.model_validate(read_yaml(config_path, "pack configuration"))
+    except ValidationError as exc:
+        raise ConfigError(f"pack configuration {config_path}: {exc}") from None
     atlas = Atlas.load(root / "atlas.yaml")
     pipeline = load_pipeline(root / PIPELINE_FILE)
-    try:
-        collection = SigmaCollection.load_ruleset(
-            [root / "rules", root / "correlations"], collect_errors=True, recursion_pattern="**/*.yml"
-        )
-    except (SigmaError, yaml.YAMLError) as exc:
-        raise ConfigError(f"rule pack {root}: {exc}") from None
+    collection = load_collection(root)
     problems = [f"{rule.source}: {error}" for rule in collection.rules for error in rule.errors]
+    problems += [f"{getattr(error, 'source', None) or root}: {error}" for error in collection.errors]
     if problems:
         raise ConfigError("rule pack does not parse:\n  " + "\n  ".join(problems))
-    pack = Pack(root, config, atlas, pipeline, collection, _field_map(pipeline))
+    pack = Pack(root, config, atlas, pipeline, collection, _field_map(pipeline, root / PIPELINE_FILE))
     for rule in collection.rules:
         if isinstance(rule, SigmaCorrelationRule):
             pack.correlations.append(rule)

@@ -30,11 +30,11 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlsiem.ecs.fields import fields_for
 from mlsiem.errors import ConfigError
+from mlsiem.yamlfile import read_yaml
 
 Step = str | int
 CompiledPath = tuple[Step, ...]
@@ -233,14 +233,7 @@ def _describe(error: dict[str, Any]) -> str:
 def load_mapping(path: str | Path) -> MappingConfig:
     """Read and validate a mapping file; every problem is a ConfigError naming the file and the entry."""
     source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"mapping file {source}: cannot read it: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"mapping file {source}: not valid YAML: {exc}") from None
+    data = read_yaml(source, "mapping file")
     if not isinstance(data, dict):
         raise ConfigError(f"mapping file {source}: expected a mapping (key: value) at the top level")
     try:

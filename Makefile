@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JARS   := engine/target/classpath.txt
 
-.PHONY: install jars demo test lint format clean
+.PHONY: install jars nginx demo test lint format clean
 
 install: $(STAMP)
 
@@ -25,13 +25,37 @@ jars: $(JARS)
 $(JARS): $(STAMP) engine/pom.xml $(shell find engine/src -name '*.java')
 	$(BIN)/python -c 'from mlsiem.local_engine import resolve_classpath; resolve_classpath()'
 
+# nginx is the TLS + basic-auth proxy that tests/test_tls_auth.py puts in front of the local engine.
+# Installed from the Debian package when missing (as root, else through sudo). The package would start
+# its own service on port 80: a policy-rc.d that answers 101 ("action forbidden") keeps every init
+# system from starting it during the install (Docker images already carry one; a temporary one is
+# removed afterwards). The tests run their own nginx with their own configuration under a temp dir.
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+	  set -e; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+	  else echo "make: nginx is needed by the TLS tests: run as root, install sudo, or install nginx yourself" >&2; exit 1; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "make: nginx is missing and apt-get is not available: install nginx yourself" >&2; exit 1; }; \
+	  guard=; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' | $$sudo tee /usr/sbin/policy-rc.d >/dev/null; \
+	    $$sudo chmod 755 /usr/sbin/policy-rc.d; guard=1; \
+	  fi; \
+	  status=0; \
+	  { $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends nginx; } || status=$$?; \
+	  if [ -n "$$guard" ]; then $$sudo rm -f /usr/sbin/policy-rc.d; fi; \
+	  [ "$$status" = 0 ] || { echo "make: installing nginx failed (exit $$status)" >&2; exit $$status; }; \
+	}
+
 demo: install jars
 	$(BIN)/mlsiem demo
 
 lint: install
 	$(BIN)/ruff check .
 
-test: install jars lint
+test: install jars nginx lint
 	$(BIN)/python -m pytest -q
 
 format: install

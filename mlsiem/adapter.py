@@ -13,6 +13,7 @@ Elasticsearch without the `X-Elastic-Product` header is refused with a clear err
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
@@ -20,7 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from mlsiem.config import ConnectionSettings
-from mlsiem.errors import EngineError
+from mlsiem.errors import EngineError, EngineUnreachable
 from mlsiem.lifecycle import LifecyclePolicy, to_ilm, to_ism
 
 
@@ -104,17 +105,32 @@ def _error_from(exc: Exception, what: str, settings: ConnectionSettings) -> Engi
         elif err:
             reason = str(err)
     name = type(exc).__name__
-    if status in (401, 403):
+    if status == 401 and not (settings.api_key or settings.username):
+        return EngineError(
+            f"{what}: {settings.safe_url} asks for credentials (401) and none are set; set MLSIEM_USERNAME "
+            "and MLSIEM_PASSWORD (or MLSIEM_PASSWORD_FILE), or MLSIEM_API_KEY (or MLSIEM_API_KEY_FILE)",
+            status,
+        )
+    if status == 401:
         hint = "check MLSIEM_USERNAME / MLSIEM_PASSWORD or MLSIEM_API_KEY"
         return EngineError(f"{what}: {settings.safe_url} refused the credentials ({status}); {hint}", status)
-    if "SSL" in name or "SSL" in str(exc)[:200] or "certificate" in str(exc).lower():
+    if status == 403:
+        # Authenticated, but the role lacks a privilege: name the request and the engine's reason.
+        because = f": {reason}" if reason else ""
         return EngineError(
-            f"{what}: TLS to {settings.safe_url} failed ({name}); check MLSIEM_CA_CERTS, or pass --insecure "
-            "to skip verification knowingly",
+            f"{what}: {settings.safe_url} accepted the credentials but denied this request (403){because}; "
+            "the user or API key needs a role that allows it (see docs/security.md)",
+            status,
+        )
+    if "SSL" in name or "Tls" in name or "SSL" in str(exc)[:200] or "certificate" in str(exc).lower():
+        return EngineError(f"{what}: {_tls_problem(str(exc), settings)}", status)
+    if status == 400 and settings.url.startswith("http://") and _asks_for_https(str(exc)):
+        return EngineError(
+            f"{what}: {settings.safe_url} answered 400 to plain HTTP and asks for HTTPS; use an https:// URL",
             status,
         )
     if "Connection" in name or "ConnectionError" in name:
-        return EngineError(f"{what}: cannot reach {settings.safe_url} ({name})", status)
+        return EngineUnreachable(f"{what}: cannot reach {settings.safe_url} ({name})", status)
     if "UnsupportedProduct" in name:
         return EngineError(
             f"{what}: {settings.safe_url} does not identify itself as Elasticsearch "
@@ -124,6 +140,43 @@ def _error_from(exc: Exception, what: str, settings: ConnectionSettings) -> Engi
         )
     detail = reason or str(exc)[:300]
     return EngineError(f"{what}: the engine answered {status or name}: {detail}", status, body)
+
+
+def _asks_for_https(text: str) -> bool:
+    """A proxy's answer to plain HTTP on its TLS port (nginx: "The plain HTTP request was sent to HTTPS
+    port"; Go servers: "Client sent an HTTP request to an HTTPS server")."""
+    lowered = text.lower()
+    return "https port" in lowered or "https server" in lowered
+
+
+def _tls_problem(text: str, settings: ConnectionSettings) -> str:
+    """Why the TLS handshake failed, in words: the verification reason and the CAs it was checked with."""
+    verify = re.search(r"certificate verify failed: (.+?)(?: \(_ssl\.c:\d+\)|['\"]\)|$)", text)
+    if verify:
+        reason = verify.group(1).rstrip(".")
+        if "hostname mismatch" in reason.lower():
+            return (
+                f"the TLS certificate of {settings.safe_url} does not name that host ({reason}); "
+                "use a host name the certificate carries in the URL"
+            )
+        trusted = (
+            f"the CA file MLSIEM_CA_CERTS={settings.ca_certs}"
+            if settings.ca_certs
+            else "the system CA store (MLSIEM_CA_CERTS is not set)"
+        )
+        return (
+            f"the TLS certificate of {settings.safe_url} failed verification ({reason}) against {trusted}; "
+            "point MLSIEM_CA_CERTS at the CA that signed it, or pass --insecure to skip verification "
+            "knowingly"
+        )
+    if "WRONG_VERSION_NUMBER" in text and settings.url.startswith("https://"):
+        return f"{settings.safe_url} does not speak TLS; use an http:// URL if it serves plain HTTP"
+    detail = re.search(r"\[SSL: [A-Z0-9_]+\] ([^'\"(]+)", text)
+    reason = f" ({detail.group(1).strip()})" if detail else ""
+    return (
+        f"TLS to {settings.safe_url} failed{reason}; check MLSIEM_CA_CERTS, or pass --insecure to skip "
+        "verification knowingly"
+    )
 
 
 class Engine:

@@ -37,13 +37,15 @@ class ConnectionSettings(BaseModel):
     @classmethod
     def _check_url(cls, url: str) -> str:
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{url!r} is not an http:// or https:// URL with a host")
-        if parts.username or parts.password:
+        # Credentials first: the other message quotes the URL, and it must never quote a password.
+        if "@" in parts.netloc:
             raise ValueError(
                 "the URL carries credentials; give them in MLSIEM_USERNAME / MLSIEM_PASSWORD "
                 "(or MLSIEM_API_KEY) instead, so they never show in process listings or logs"
             )
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            shown = "the URL" if "@" in url else repr(url)  # `user:pass@host` without a scheme is no netloc
+            raise ValueError(f"{shown} is not an http:// or https:// URL with a host")
         return url.rstrip("/")
 
     @field_validator("ca_certs")
@@ -104,6 +106,7 @@ def load_settings(
         return ConnectionSettings(**raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
         )
         raise ConfigError(f"engine connection settings are not usable: {problems}") from None

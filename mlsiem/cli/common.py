@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from mlsiem.adapter import Engine
-from mlsiem.config import load_settings
+from mlsiem.config import ConnectionSettings, load_settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -31,12 +31,17 @@ InsecureOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of text.")]
 
 
-def connect(url: str | None, engine: str | None, insecure: bool) -> Engine:
-    """Connect with credentials from the environment (MLSIEM_API_KEY, MLSIEM_USERNAME/PASSWORD, ...)."""
+def connection_settings(url: str | None, engine: str | None, insecure: bool) -> ConnectionSettings:
+    """Settings with credentials from the environment (MLSIEM_API_KEY, MLSIEM_USERNAME/PASSWORD, ...)."""
     settings = load_settings(url=url, engine=engine, insecure=insecure)  # type: ignore[arg-type]
     if insecure:
         err_console.print("[yellow]warning:[/] TLS certificate verification is off (--insecure)")
-    return Engine.connect(settings)
+    return settings
+
+
+def connect(url: str | None, engine: str | None, insecure: bool) -> Engine:
+    """Connect with credentials from the environment (MLSIEM_API_KEY, MLSIEM_USERNAME/PASSWORD, ...)."""
+    return Engine.connect(connection_settings(url, engine, insecure))
 
 
 def print_json(document: Any) -> None:

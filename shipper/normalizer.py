@@ -3,8 +3,10 @@
 `Normalizer(config).normalize(raw, origin)` NEVER raises for bad input: every record is accounted for,
 as events (`Normalized`) or as a `Rejected` with a reason that names the problem ("not JSON: ...",
 "line too long: ...", "litellm: no valid startTime ..."); the caller adds file and line context from
-the origin. Blank lines give neither (they are not records). Records too long (`max_line_bytes`) or
-nested too deep (`max_depth`) are rejected before any format looks at them.
+the origin. Blank lines give neither (they are not records). Records too long (`max_line_bytes`),
+nested too deep (`max_depth`) or too wide (`max_fields`) are rejected before any format looks at them;
+events with too many features or labels, or too long strings, are shipped cut and marked. Which limit
+refuses and which cuts, and how both are counted: `shipper.normalize.limits`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ from shipper.formats import FormatName, auto, litellm, native, otlp
 from shipper.formats.mapping import MappingFormat
 from shipper.normalize.document import ContentPolicy, Draft, RecordContext, RecordError
 from shipper.normalize.ids import content_id, usable_own_id
+from shipper.normalize.limits import (
+    DYNAMIC_FIELDS_BUDGET,
+    FEATURES_FIELD,
+    LABELS_FIELD,
+    TRUNCATED_LABEL,
+    cap_map,
+    cut_long_strings,
+    too_many_fields,
+)
 from shipper.normalize.redaction import redact
 from shipper.records import Normalized, Origin, Rejected
 
@@ -42,10 +53,16 @@ class NormalizeConfig(BaseModel):
     format: FormatName = "auto"
     mapping_file: Path | None = None
     content_policy: ContentPolicy = "redacted"
-    max_features: int = Field(200, ge=0, le=10_000)
     keep_original: bool = Field(False, description="store the raw record in event.original (opt-in)")
-    max_line_bytes: int = Field(MIB, ge=1024, le=64 * MIB)
-    max_depth: int = Field(64, ge=4, le=1000)
+    # Limits (shipper.normalize.limits): the first three refuse a record, the last three cut an event.
+    max_line_bytes: int = Field(MIB, ge=1024, le=64 * MIB, description="bytes per raw record")
+    max_depth: int = Field(64, ge=4, le=1000, description="JSON nesting levels per raw record")
+    max_fields: int = Field(1000, ge=16, le=100_000, description="distinct leaf fields per raw record")
+    max_features: int = Field(200, ge=0, le=DYNAMIC_FIELDS_BUDGET, description="features kept per event")
+    max_labels: int = Field(100, ge=0, le=DYNAMIC_FIELDS_BUDGET, description="labels kept per event")
+    max_string_chars: int = Field(
+        65_536, ge=1024, le=16 * MIB, description="characters kept per string value (prompts included)"
+    )
     namespace: str = "default"
     otlp_genai_only: bool = Field(True, description="OTLP: only spans/log records with GenAI telemetry")
 
@@ -65,6 +82,12 @@ class NormalizeConfig(BaseModel):
             raise ValueError(
                 f"mapping_file is only used with format `mapping` or `auto`, not {self.format!r}"
             )
+        if self.max_features + self.max_labels > DYNAMIC_FIELDS_BUDGET:
+            raise ValueError(
+                f"max_features ({self.max_features}) + max_labels ({self.max_labels}) may be at most "
+                f"{DYNAMIC_FIELDS_BUDGET}: each is a mapped field, and the index template allows 2000 fields "
+                "in all (index.mapping.total_fields.limit), the declared ECS fields included"
+            )
         if self.keep_original and self.content_policy in ("hash", "none"):
             raise ValueError(
                 f"keep_original would store the prompts that content_policy {self.content_policy!r} hides"
@@ -83,7 +106,10 @@ def raw_text(raw: str | bytes | dict[str, Any]) -> str:
 
 
 def _dump_any(value: Any) -> bytes:
-    return orjson.dumps(value, default=repr, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(value, default=repr, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # integers beyond 64 bits (an SDK caller's dict): still a deterministic text
+        return repr(value).encode("utf-8", "surrogateescape")
 
 
 _ESCAPES = (b"\\\\", b'\\"')
@@ -141,6 +167,9 @@ class Normalizer:
         self._namespace = config.namespace
         self._max_bytes = config.max_line_bytes
         self._max_depth = config.max_depth
+        self._max_fields = config.max_fields
+        self._max_labels = config.max_labels
+        self._max_chars = config.max_string_chars
 
     # -- entry --------------------------------------------------------------------------------------
 
@@ -181,7 +210,15 @@ class Normalizer:
         data = raw if raw.__class__ is bytes else raw.encode("utf-8", "surrogatepass")
         if data.count(b"{") + data.count(b"[") > self._max_depth and raw_too_deep(data, self._max_depth):
             return None, f"nested deeper than {self._max_depth} levels (max_depth)"
+        # Every leaf field is an object member, so a record with fewer colons than the limit is within it.
+        if data.count(b":") > self._max_fields:
+            return record, self._fields_problem(record)
         return record, None
+
+    def _fields_problem(self, record: dict[str, Any]) -> str | None:
+        if too_many_fields(record, self._max_fields) is None:
+            return None
+        return f"too many fields: more than {self._max_fields} distinct leaf fields (max_fields)"
 
     def _normalize(self, raw: Any, origin: Origin) -> tuple[list[Normalized], list[Rejected]]:
         if raw.__class__ is not str and raw.__class__ is not bytes and raw.__class__ is not dict:
@@ -190,14 +227,22 @@ class Normalizer:
             elif not isinstance(raw, str | bytes | dict):
                 return self._reject(f"not a record: {type(raw).__name__}", raw, origin)
         record, problem = self._decode(raw)
-        if record is None:
+        if record is None or problem is not None:
             return self._reject(problem or "unreadable", raw, origin)
         if not record:
-            if raw.__class__ is dict:
+            if raw.__class__ is dict or raw.strip():  # `{}` is a record without fields, not a blank line
                 return self._reject("empty object: no fields", raw, origin)
             return [], []
-        if raw.__class__ is dict and too_deep(record, self._max_depth):
-            return self._reject(f"nested deeper than {self._max_depth} levels (max_depth)", raw, origin)
+        if raw.__class__ is dict:
+            if too_deep(record, self._max_depth):
+                return self._reject(f"nested deeper than {self._max_depth} levels (max_depth)", raw, origin)
+            size = len(_dump_any(record))  # a dict (SDK) is bounded like a line: event.original relies on it
+            if size > self._max_bytes:
+                reason = f"record too long: {size} bytes, the limit is {self._max_bytes} (max_line_bytes)"
+                return self._reject(reason, raw, origin)
+            problem = self._fields_problem(record)
+            if problem is not None:
+                return self._reject(problem, raw, origin)
         fmt = self._fixed or auto.detect(record) or ("mapping" if self.mapping is not None else None)
         if fmt is None:
             keys = ", ".join(sorted(str(k) for k in record)[:8])
@@ -207,15 +252,45 @@ class Normalizer:
                 raw,
                 origin,
             )
-        ctx = RecordContext(self._policy, self._max_features, self._namespace)
+        ctx = RecordContext(self._policy, self._max_features, self._namespace, self._max_chars)
         try:
             drafts = self._converters[fmt](record, ctx)
         except RecordError as exc:
             return self._reject(f"{fmt}: {exc}", raw, origin)
+        # Strings can only be over the limit when the record is (or when it arrived decoded).
+        long_strings = ctx.long_text or raw.__class__ is dict or len(raw) > self._max_chars
+        for draft in drafts:
+            self._limit(draft, ctx, long_strings)
         events = self._finish(drafts, fmt, raw, origin)
         if ctx.problems:
             return events, [Rejected(f"{fmt}: " + "; ".join(ctx.problems), raw_text(raw), origin)]
         return events, []
+
+    # -- limits that cut ----------------------------------------------------------------------------
+
+    def _limit(self, draft: Draft, ctx: RecordContext, long_strings: bool) -> None:
+        """Cut the labels, features and strings over their limits; list what was cut in the marker."""
+        doc = draft.document
+        cut: list[str] = []
+        labels = doc.get("labels")
+        if labels is not None:
+            if TRUNCATED_LABEL in labels:  # the normalizer's own marker: an input label may not forge it
+                del labels[TRUNCATED_LABEL]
+                draft.malformed = [*(draft.malformed or []), f"labels.{TRUNCATED_LABEL}"]
+            if len(labels) > self._max_labels:
+                labels = doc["labels"] = cap_map(labels, self._max_labels)
+                cut.append(LABELS_FIELD)
+            if not labels:
+                del doc["labels"]
+        if ctx.capped and any(target is doc.get("mlsiem") for target in ctx.capped):
+            cut.append(FEATURES_FIELD)
+        if long_strings:
+            cut += cut_long_strings(doc, self._max_chars)
+        if cut:
+            labels = doc.get("labels")
+            if labels is None:
+                labels = doc["labels"] = {}
+            labels[TRUNCATED_LABEL] = ",".join(sorted(set(cut)))
 
     # -- common fields ------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from shipper.normalize.limits import LimitCounts
 from shipper.normalizer import raw_text as normalized_raw_text
 from shipper.records import Normalized, Origin, Rejected
 from shipper.sinks.base import Sink, SinkUnavailable
@@ -39,6 +40,9 @@ class DeadLetters(Protocol):
 
 @dataclass
 class ShipStats:
+    """What a run did. `truncated` counts events shipped cut at a limit and `over_limit` records
+    dead-lettered for passing one, both by limit name (`shipper.normalize.limits`)."""
+
     records: int = 0
     events: int = 0
     shipped: int = 0
@@ -47,9 +51,11 @@ class ShipStats:
     spooled: int = 0
     retries: int = 0
     bytes_read: int = 0
+    truncated: dict[str, int] = field(default_factory=dict)
+    over_limit: dict[str, int] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, int]:
-        return dict(vars(self))
+    def as_dict(self) -> dict[str, Any]:
+        return {key: dict(value) if isinstance(value, dict) else value for key, value in vars(self).items()}
 
 
 @dataclass
@@ -103,6 +109,8 @@ class Pipeline:
         self.config = config or PipelineConfig()
         self.metrics = metrics
         self.stats = ShipStats()
+        self._limits = LimitCounts()
+        self.stats.truncated, self.stats.over_limit = self._limits.truncated, self._limits.over_limit
         self._queue: queue.Queue = queue.Queue(self.config.queue_size)
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -196,9 +204,12 @@ class Pipeline:
         for reject in rejected:
             self._dead_letter(reject)
         batch.add(record, events, raw_text)
+        limited = self._limits.observe(events, rejected)
         if self.metrics:
             self.metrics.read.inc()
             self.metrics.events.inc(len(events))
+            for family, limit in limited:
+                self.metrics.limit_hit(family, limit)
 
     def _submit(self, senders: ThreadPoolExecutor, batch: _Batch) -> None:
         self.dead_letters.flush()  # rejected records of this batch are durable before its acks

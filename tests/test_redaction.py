@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import string
+from pathlib import Path
 
+import numpy as np
+import pytest
+import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from mlsiem.scenario import attacks
 from shipper.normalize.document import RecordContext
-from shipper.normalize.redaction import luhn_valid, redact
+from shipper.normalize.redaction import PERSONAL_KINDS, SECRET_KINDS, luhn_valid, marker, redact
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ALNUM = string.ascii_letters + string.digits
 B64URL = ALNUM + "_-"
@@ -176,3 +183,177 @@ def test_each_kind_is_named() -> None:
         redact("-----BEGIN EC PRIVATE KEY-----\ncut off mid") == "[REDACTED:private_key]"
     )  # truncated block
     assert redact("4111 1111 1111 1112") == "[REDACTED:phone_number]"  # no card (Luhn), still redacted
+
+
+# ------------------------------------------------------------------------- every kind, and near misses
+
+# One realistic text per secret kind, the secret in it, and the redacted text expected.
+KIND_SAMPLES: dict[str, tuple[str, str, str]] = {
+    "private_key": (
+        "key:\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+        "-----END OPENSSH PRIVATE KEY-----",
+        "b3BlbnNzaC1rZXktdjEAAAAA",
+        "key:\n[REDACTED:private_key]",
+    ),
+    "jwt": (
+        "session eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U ok",
+        "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "session [REDACTED:jwt] ok",
+    ),
+    "url_password": (
+        "DATABASE_URL=postgres://loans:Zx81kQ2pLm0a@db.internal:5432/loans",
+        "Zx81kQ2pLm0a",
+        "DATABASE_URL=postgres://loans:[REDACTED:url_password]@db.internal:5432/loans",
+    ),
+    "anthropic_key": (
+        "key sk-ant-api03-abcdefghijklmnop0123 x",
+        "abcdefghijklmnop0123",
+        "key [REDACTED:anthropic_key] x",
+    ),
+    "openai_key": (
+        "OPENAI_API_KEY=sk-proj-" + "Ab1" * 16,
+        "Ab1" * 16,
+        "OPENAI_API_KEY=[REDACTED:openai_key]",
+    ),
+    "stripe_key": (
+        "Stripe: sk_live_51Habcdefghijklmnop",
+        "51Habcdefghijklmnop",
+        "Stripe: [REDACTED:stripe_key]",
+    ),
+    "github_token": ("GITHUB_TOKEN: ghp_" + "a1" * 18, "a1" * 18, "GITHUB_TOKEN: [REDACTED:github_token]"),
+    "gitlab_token": (
+        "runner glpat-abcdefghij0123456789 fails",
+        "abcdefghij0123456789",
+        "runner [REDACTED:gitlab_token] fails",
+    ),
+    "slack_webhook": (
+        "post to https://hooks.slack.com/services/T0000000/B0000000/abcdefghijklmnopqrstuvwx now",
+        "abcdefghijklmnopqrstuvwx",
+        "post to [REDACTED:slack_webhook] now",
+    ),
+    "slack_token": (
+        "token is xoxb-117250300000-abcdefghijklmnop.",
+        "abcdefghijklmnop",
+        "token is [REDACTED:slack_token].",
+    ),
+    "google_api_key": ("key=AIza" + "d" * 35, "d" * 35, "key=[REDACTED:google_api_key]"),
+    "google_oauth_token": (
+        "got ya29.a0AfH6SMBabcdefghijklmnop",
+        "a0AfH6SMBabcdefghijklmnop",
+        "got [REDACTED:google_oauth_token]",
+    ),
+    "huggingface_token": (
+        "HF hf_abcdefghijklmnopqrstuvwxyzABCDEFGH.",
+        "abcdefghijklmnopqrstuvwxyzABCDEFGH",
+        "HF [REDACTED:huggingface_token].",
+    ),
+    "aws_access_key": (
+        "user AKIAIOSFODNN7EXAMPLE?",
+        "AKIAIOSFODNN7EXAMPLE",
+        "user [REDACTED:aws_access_key]?",
+    ),
+    "aws_secret_key": (
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\nregion = eu-central-1",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "aws_secret_access_key = [REDACTED:aws_secret_key]\nregion = eu-central-1",
+    ),
+    "bearer_token": (
+        "Authorization: Bearer abc.def-ghi_123",
+        "abc.def-ghi_123",
+        "Authorization: Bearer [REDACTED:bearer_token]",
+    ),
+    "basic_auth": (
+        "Authorization: Basic dXNlcjpwYXNzd29yZA==",
+        "dXNlcjpwYXNzd29yZA==",
+        "Authorization: Basic [REDACTED:basic_auth]",
+    ),
+    "password": (
+        '{"user": "svc", "password": "Tr0ub4dor&3"}',
+        "Tr0ub4dor&3",
+        '{"user": "svc", "password": "[REDACTED:password]"}',
+    ),
+    "secret": (
+        "client_secret=9f8e7d6c5b4a&grant=x",
+        "9f8e7d6c5b4a",
+        "client_secret=[REDACTED:secret]&grant=x",
+    ),
+    "card_number": (
+        "card 4111 1111 1111 1111 charged",
+        "4111 1111 1111 1111",
+        "card [REDACTED:card_number] charged",
+    ),
+}
+
+
+def test_every_secret_kind_has_a_sample() -> None:
+    assert set(KIND_SAMPLES) == set(SECRET_KINDS)
+    assert not set(SECRET_KINDS) & set(PERSONAL_KINDS)
+
+
+@pytest.mark.parametrize("kind", sorted(KIND_SAMPLES))
+def test_each_secret_kind_is_redacted_and_named(kind: str) -> None:
+    text, secret, expected = KIND_SAMPLES[kind]
+    assert redact(text) == expected
+    assert secret not in redact(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Backport commit 3f2a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a to the release branch",  # 40 hex: a git SHA
+        "checksum wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY in the manifest",  # 40 base64, no key context
+        "The password policy requires 12 characters. Forgot password? Reset it here.",
+        "max_tokens=1024, input_tokens: 5, output_tokens: 7, token_count=3",
+        "password_hint: the name of your first pet",  # the key does not END with the keyword
+        "DB_PASSWORD=${DB_PASSWORD} and API_KEY=<your key> and secret: '***'",  # placeholders
+        "Basic accounting is covered in module one.",  # `Basic` + a word that is no user:password
+        "See https://example.com/docs and mailto-free text; ftp://files.example.com/pub",
+        "sk-short, sk_live_ too short, glpat-x, hf_x, ya29.x, xoxb-",
+        "Two-factor auth: enabled. The secret sauce: butter.",
+        "Bearer of bad news",  # not followed by a token-shaped word of 8+
+        "AKIAIOSFODNN7EXAMPLEX is one character too long to be a key id",
+    ],
+)
+def test_near_misses_are_left_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_secret_assignments_in_every_shape() -> None:
+    shapes = {
+        "password=hunter22": "password=[REDACTED:password]",
+        "PASSWORD: hunter22": "PASSWORD: [REDACTED:password]",
+        "db_pass = 'hunter22'": "db_pass = '[REDACTED:password]'",
+        "passwd => hunter22": "passwd => [REDACTED:password]",
+        "pwd:=hunter22": "pwd:=[REDACTED:password]",
+        '{"api_key": "abc123xyz"}': '{"api_key": "[REDACTED:secret]"}',
+        '{\\"token\\": \\"abc123xyz\\"}': '{\\"token\\": \\"[REDACTED:secret]\\"}',  # JSON inside JSON
+        "Server=db;User Id=sa;Password=Pa55w0rd;": "Server=db;User Id=sa;Password=[REDACTED:password];",
+        "https://x.test/cb?access_token=abc123&x=1": "https://x.test/cb?access_token=[REDACTED:secret]&x=1",
+        'secret_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"': 'secret_key = "[REDACTED:aws_secret_key]"',
+        '"SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"': (
+            '"SecretAccessKey": "[REDACTED:aws_secret_key]"'
+        ),
+        "mongodb+srv://app:p%40ss@c0.example.net/db": "mongodb+srv://app:[REDACTED:url_password]@c0.example.net/db",
+        "redis://:hunter22@cache:6379": "redis://:[REDACTED:url_password]@cache:6379",
+    }
+    for text, expected in shapes.items():
+        assert redact(text) == expected, text
+
+
+def test_the_scenario_secrets_are_all_redacted() -> None:
+    """Every credential the demo scenario plants, in the text it is planted in."""
+    rng = np.random.default_rng(11)
+    planted = [*attacks.pasted_secrets(rng), attacks.leaked_system_prompt(rng)]
+    for text, secrets in planted:
+        redacted = redact(text)
+        assert secrets and not [s for s in secrets if s in redacted], redacted
+
+
+def test_the_sigma_rule_matches_the_marker_of_every_secret_kind_and_no_personal_kind() -> None:
+    rule = yaml.safe_load((ROOT / "sigma_rules/rules/llm/llm_secret_in_prompt.yml").read_text())
+    values = {v.lower() for v in rule["detection"]["selection"]["prompt|contains"]}
+    assert {f"[redacted:{kind}]" for kind in SECRET_KINDS} <= values
+    assert not {f"[redacted:{kind}]" for kind in PERSONAL_KINDS} & values
+    examples = yaml.safe_load((ROOT / "sigma_rules/tests/llm_secret_in_prompt.yaml").read_text())
+    shown = "\n".join(p["mlsiem.llm.prompt"] for p in examples["positives"])
+    assert all(marker(kind) in shown for kind in SECRET_KINDS)  # each proved on the engine by its example

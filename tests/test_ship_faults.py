@@ -108,3 +108,27 @@ def test_bulk_rejections_from_a_tiny_write_queue_are_retried(tmp_path: Path) -> 
         assert exactly_once(engine, "tiny", range(12_000))
     finally:
         tiny.stop()
+
+
+def test_shipper_started_while_the_engine_is_down_spools_and_delivers_later(
+    tmp_path: Path, local_engine: LocalEngine, namespace: str
+) -> None:
+    """Like Filebeat, `mlsiem ship` starts against an engine that does not answer yet: it warns, reads
+    on and spools; a later run (here against the live engine) delivers the spool exactly once."""
+    app = tmp_path / "app.log"
+    append_lines(app, range(300))
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    proc = ship_process(tmp_path, nowhere, namespace, str(app), "--follow", "--retry-seconds", "1")
+    spool = tmp_path / "shipper" / "spool"
+    wait_for(lambda: any(spool.glob("*.seg")), timeout=60)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert "cannot reach" in err.decode() and "events wait until it answers" in err.decode()
+    proc = ship_process(tmp_path, local_engine.url, namespace, str(app), "--follow")
+    engine = Engine.connect(ConnectionSettings(url=local_engine.url))
+    wait_for(lambda: count(engine, namespace) >= 300, timeout=90)
+    wait_for(lambda: not any(spool.glob("*.seg")), timeout=30)
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert exactly_once(engine, namespace, range(300))

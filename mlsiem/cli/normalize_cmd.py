@@ -1,9 +1,11 @@
 """`mlsiem normalize`: telemetry files (or stdin) -> ECS NDJSON on stdout, with no engine involved.
 
 Rejected lines go to the dead-letter file with their reason; the command still exits 0, since every
-line is accounted for (the summary on stderr says how many and where). Exit 2 for unusable options, a
-bad mapping file or an unreadable input file. Hash-based event ids use `file:<absolute path>` (or
-`stdin`) as the source and the line's byte offset, so the same file gives the same ids every run.
+line is accounted for (the summary on stderr says how many and where; `--json` makes it one JSON
+object on stderr, with the events cut and the records refused per input limit, as `mlsiem ship
+--json` has them). Exit 2 for unusable options, a bad mapping file or an unreadable input file.
+Hash-based event ids use `file:<absolute path>` (or `stdin`) as the source and the line's byte
+offset, so the same file gives the same ids every run.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import orjson
 import typer
 from pydantic import ValidationError
 
+from mlsiem.cli.common import JsonOption
 from mlsiem.errors import ConfigError
 from shipper.deadletter import DeadLetterWriter
+from shipper.normalize.limits import LimitCounts
 from shipper.normalizer import NormalizeConfig, Normalizer
 from shipper.records import Origin, Rejected
 
@@ -27,8 +31,28 @@ DEFAULT_DEAD_LETTER = "mlsiem-dead-letter.ndjson"
 _SHOWN_REJECTIONS = 5
 _OPTION_NAMES = {"format": "--format", "mapping_file": "--mapping", "content_policy": "--content-policy"}
 
+# The input limits, shared with `mlsiem ship` (what each does: shipper.normalize.limits).
+MaxLineBytesOption = Annotated[
+    int, typer.Option("--max-line-bytes", help="Longest record in bytes; longer ones are dead-lettered.")
+]
+MaxDepthOption = Annotated[
+    int, typer.Option("--max-depth", help="Deepest JSON nesting; deeper records are dead-lettered.")
+]
+MaxFieldsOption = Annotated[
+    int,
+    typer.Option("--max-fields", help="Most distinct leaf fields in a record; wider ones are dead-lettered."),
+]
+MaxFeaturesOption = Annotated[
+    int, typer.Option("--max-features", help="Features kept per event (first names in sorted order).")
+]
+MaxLabelsOption = Annotated[int, typer.Option("--max-labels", help="Labels kept per event (sorted order).")]
+MaxStringCharsOption = Annotated[
+    int, typer.Option("--max-string-chars", help="Characters kept per string value (prompts included).")
+]
 
-def _config(**values: object) -> NormalizeConfig:
+
+def normalize_config(**values: object) -> NormalizeConfig:
+    """The normalizer's configuration from command-line values; problems name the option (exit 2)."""
     try:
         return NormalizeConfig(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -82,24 +106,36 @@ def normalize(
     keep_original: Annotated[
         bool, typer.Option("--keep-original", help="Store each raw line in event.original.")
     ] = False,
-    max_features: Annotated[int, typer.Option("--max-features", help="Features kept per event.")] = 200,
     namespace: Annotated[str, typer.Option("--namespace", help="data_stream.namespace of the events.")] = (
         "default"
     ),
+    max_line_bytes: MaxLineBytesOption = 1 << 20,
+    max_depth: MaxDepthOption = 64,
+    max_fields: MaxFieldsOption = 1000,
+    max_features: MaxFeaturesOption = 200,
+    max_labels: MaxLabelsOption = 100,
+    max_string_chars: MaxStringCharsOption = 65_536,
+    as_json: JsonOption = False,
 ) -> None:
     """Normalize telemetry to ECS NDJSON on stdout (no engine needed)."""
-    config = _config(
+    config = normalize_config(
         format=input_format,
         mapping_file=mapping,
         content_policy=content_policy,
         keep_original=keep_original,
-        max_features=max_features,
         namespace=namespace,
+        max_line_bytes=max_line_bytes,
+        max_depth=max_depth,
+        max_fields=max_fields,
+        max_features=max_features,
+        max_labels=max_labels,
+        max_string_chars=max_string_chars,
     )
     normalizer = Normalizer(config)
     inputs = _inputs(files)
     out = sys.stdout.buffer
     read = events = 0
+    limits = LimitCounts()
     shown: list[str] = []
     with DeadLetterWriter(dead_letter) as letters:
         try:
@@ -121,6 +157,8 @@ def normalize(
                         for record in rejected:
                             letters.write(record)
                             _note(shown, name, number, record)
+                        if rejected or normalized:
+                            limits.observe(normalized, rejected)
                 finally:
                     if path is not None:
                         handle.close()
@@ -129,6 +167,17 @@ def normalize(
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None
         rejected_count = letters.count
+    if as_json:
+        summary_json = {
+            "records": read,
+            "events": events,
+            "dead_lettered": rejected_count,
+            "truncated": limits.truncated,
+            "over_limit": limits.over_limit,
+            "dead_letter_file": str(dead_letter),
+        }
+        print(orjson.dumps(summary_json).decode(), file=sys.stderr)
+        return
     for line in shown:
         print(line, file=sys.stderr)
     if rejected_count > len(shown):
@@ -136,6 +185,9 @@ def normalize(
     summary = f"mlsiem normalize: {read} lines read, {events} events, {rejected_count} rejected"
     if rejected_count:
         summary += f" (written with their reasons to {dead_letter})"
+    if limits.truncated:
+        cut = ", ".join(f"{count} at {limit}" for limit, count in sorted(limits.truncated.items()))
+        summary += f"; events cut: {cut} (marked in labels.truncated_fields)"
     print(summary, file=sys.stderr)
 
 

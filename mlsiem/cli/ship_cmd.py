@@ -4,28 +4,41 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import SecretStr
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from mlsiem.adapter import Engine
 from mlsiem.cli.common import (
     EngineOption,
     InsecureOption,
     JsonOption,
     UrlOption,
-    connect,
+    connection_settings,
     console,
+    err_console,
     print_json,
 )
-from mlsiem.errors import ConfigError
+from mlsiem.cli.normalize_cmd import (
+    MaxDepthOption,
+    MaxFeaturesOption,
+    MaxFieldsOption,
+    MaxLabelsOption,
+    MaxLineBytesOption,
+    MaxStringCharsOption,
+    normalize_config,
+)
+from mlsiem.errors import ConfigError, EngineUnreachable
 from mlsiem.installer import run_setup
 from mlsiem.paths import state_dir
 from mlsiem.templates import SetupConfig
 from shipper.deadletter import DeadLetterWriter
 from shipper.metrics import ShipperMetrics
-from shipper.normalizer import NormalizeConfig, Normalizer
+from shipper.normalizer import Normalizer
 from shipper.pipeline import Pipeline, PipelineConfig, ShipStats
 from shipper.sinks.engine import EngineSink
 from shipper.sinks.file import FileSink
@@ -33,6 +46,8 @@ from shipper.sinks.fluent import FluentSink
 from shipper.sources.base import Source
 from shipper.sources.files import FileSource
 from shipper.sources.forward import ForwardSource
+from shipper.sources.forward_auth import load_shared_key, load_users
+from shipper.sources.forward_settings import exposure_warning, parse_listen_url, settings_from_options
 from shipper.sources.registry import Registry
 from shipper.sources.stdin import StdinSource
 from shipper.spool import Spool
@@ -47,18 +62,31 @@ def _sink(
     setup: bool,
     retry: float,
     metrics: ShipperMetrics,
+    shared_key: SecretStr | None = None,
 ):
     if output.startswith("file:"):
         return FileSink(Path(output[5:]))
     if output.startswith("fluent://"):
-        return FluentSink(output, retry_budget=retry)
+        return FluentSink(output, retry_budget=retry, shared_key=shared_key)
     if output not in ("engine", "opensearch", "elasticsearch"):
         raise ConfigError(
             f"--output {output!r}: expected opensearch, elasticsearch, file:PATH or fluent://host:port"
         )
-    target = connect(url, engine or (None if output == "engine" else output), insecure)
-    if setup:
-        run_setup(target, SetupConfig(namespace=namespace))
+    settings = connection_settings(url, engine or (None if output == "engine" else output), insecure)
+
+    def connected() -> Engine:
+        target = Engine.connect(settings)
+        if setup:
+            run_setup(target, SetupConfig(namespace=namespace))
+        return target
+
+    try:
+        target: Engine | Callable[[], Engine] = connected()
+    except EngineUnreachable as exc:
+        # Like Filebeat or Fluent Bit: start anyway, read on, and hold events (in the spool) until the
+        # engine answers. Refused credentials or TLS fail here at once instead: waiting would not help.
+        err_console.print(f"[yellow]warning:[/] {exc}; reading on, events wait until it answers")
+        target = connected
     return EngineSink(
         target, namespace=namespace, retry_budget=retry, on_latency=metrics.bulk_latency.observe
     )
@@ -73,6 +101,12 @@ def ship(
     content_policy: Annotated[
         str, typer.Option("--content-policy", help="Prompts/completions: full | redacted | hash | none.")
     ] = "redacted",
+    max_line_bytes: MaxLineBytesOption = 1 << 20,
+    max_depth: MaxDepthOption = 64,
+    max_fields: MaxFieldsOption = 1000,
+    max_features: MaxFeaturesOption = 200,
+    max_labels: MaxLabelsOption = 100,
+    max_string_chars: MaxStringCharsOption = 65_536,
     follow: Annotated[
         bool, typer.Option("--follow", help="Keep reading new lines and files (rotation-safe).")
     ] = False,
@@ -112,6 +146,36 @@ def ship(
     ] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
     as_json: JsonOption = False,
+    forward_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--forward-shared-key-file",
+            help="Shared key of the forward handshake (--listen and fluent://); "
+            "else $MLSIEM_FORWARD_SHARED_KEY.",
+        ),
+    ] = None,
+    forward_max_message_mb: Annotated[
+        float, typer.Option("--forward-max-message-mb", help="Largest forward message accepted (MiB).")
+    ] = 16,
+    forward_max_records: Annotated[
+        int, typer.Option("--forward-max-records", help="Most records in one forward message.")
+    ] = 250_000,
+    forward_max_connections: Annotated[
+        int, typer.Option("--forward-max-connections", help="Most forward connections at a time.")
+    ] = 256,
+    forward_handshake_timeout: Annotated[
+        float, typer.Option("--forward-handshake-timeout", help="Seconds a forward peer has to authenticate.")
+    ] = 10.0,
+    forward_rate_events: Annotated[
+        float | None, typer.Option("--forward-rate-events", help="Events/s per forward peer address.")
+    ] = None,
+    forward_users_file: Annotated[
+        Path | None,
+        typer.Option("--forward-users-file", help="username:password lines: forward user auth (+ key)."),
+    ] = None,
+    forward_rate_mb: Annotated[
+        float | None, typer.Option("--forward-rate-mb", help="MiB/s per forward peer address.")
+    ] = None,
 ) -> None:
     """Ship telemetry, normalized to ECS, with nothing lost and nothing duplicated."""
     paths = paths or []
@@ -120,11 +184,17 @@ def ship(
     home = state_dir() / "shipper"
     metrics = ShipperMetrics()
     normalizer = Normalizer(
-        NormalizeConfig(
-            format=fmt,  # type: ignore[arg-type]
+        normalize_config(
+            format=fmt,
             mapping_file=mapping,
-            content_policy=content_policy,  # type: ignore[arg-type]
+            content_policy=content_policy,
             namespace=namespace,
+            max_line_bytes=max_line_bytes,
+            max_depth=max_depth,
+            max_fields=max_fields,
+            max_features=max_features,
+            max_labels=max_labels,
+            max_string_chars=max_string_chars,
         )
     )
     sources: list[Source] = []
@@ -135,9 +205,22 @@ def ship(
         sources.append(file_source)
     if "-" in paths:
         sources.append(StdinSource())
+    shared_key = load_shared_key(forward_key_file)
     if listen:
-        sources.append(ForwardSource(listen))
-    sink = _sink(output, url, engine, insecure, namespace, not no_setup, retry_seconds, metrics)
+        settings = settings_from_options(
+            shared_key,
+            load_users(forward_users_file),
+            forward_max_message_mb,
+            forward_max_records,
+            forward_max_connections,
+            forward_handshake_timeout,
+            forward_rate_events,
+            forward_rate_mb,
+        )
+        if warning := exposure_warning(parse_listen_url(listen)[0], settings.security):
+            err_console.print(f"[yellow]warning:[/] {warning}")
+        sources.append(ForwardSource(listen, settings, metrics))
+    sink = _sink(output, url, engine, insecure, namespace, not no_setup, retry_seconds, metrics, shared_key)
     dead_letter_path = dead_letter or home / "dead-letter.ndjson"
     if metrics_port is not None:
         metrics.serve(metrics_port)
@@ -164,6 +247,9 @@ def ship(
     )
     if stats.dead_lettered:
         console.print(f"rejected records and their reasons: {dead_letter_path}")
+    if stats.truncated:
+        cut = ", ".join(f"{count} at {limit}" for limit, count in sorted(stats.truncated.items()))
+        console.print(f"events shipped cut: {cut} (marked in labels.truncated_fields)")
 
 
 def _on_signals(pipeline: Pipeline) -> None:

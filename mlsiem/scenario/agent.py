@@ -216,7 +216,12 @@ def _extraction(rng: np.random.Generator, ids: Ids, incident: Incident) -> list[
     for n, when in enumerate(spread(rng, len(attacks.EXTRACTIONS), begin, end).tolist()):
         request = Request(rng, ids, when, who)
         leak = n == 4
-        answer = attacks.leaked_system_prompt(rng) if leak else pick(rng, attacks.EXTRACTION_DEFLECTIONS)
+        secrets: tuple[str, ...] = ()
+        if leak:
+            answer, secrets = attacks.leaked_system_prompt(rng)
+        else:
+            answer = pick(rng, attacks.EXTRACTION_DEFLECTIONS)
         _ask(request, attacks.EXTRACTIONS[n], None, answer)
-        emitted.append(Emitted(when, incident.kind, request.line("rag-01"), events=len(request.spans)))
+        line = request.line("rag-01")
+        emitted.append(Emitted(when, incident.kind, line, events=len(request.spans), secrets=secrets))
     return emitted

@@ -22,6 +22,7 @@ class Emitted:
     incident: str | None  # incident kind, or None for ordinary traffic
     record: dict[str, Any]
     events: int = 1  # ECS events the line becomes (an OTLP line can carry several spans)
+    secrets: tuple[str, ...] = ()  # credentials planted in the record (listed in the manifest)
 
 
 def streams(seed: int, *names: str) -> dict[str, np.random.Generator]:

@@ -254,10 +254,10 @@ def _chat_attack(proxy: Proxy, incident: Incident, text, injection: bool) -> lis
 def _secrets(proxy: Proxy, people: Population, incident: Incident) -> list[Emitted]:
     rng = proxy.rng
     person = people.employee(incident.entity["user.name"])
-    prompts = attacks.pasted_secrets(rng)
+    pasted = attacks.pasted_secrets(rng)
     begin, end = window(incident)
     emitted = []
-    for prompt, when in zip(prompts, spread(rng, len(prompts), begin, end).tolist(), strict=True):
+    for (prompt, secrets), when in zip(pasted, spread(rng, len(pasted), begin, end).tolist(), strict=True):
         answer = (
             "The file looks syntactically fine; the error usually means the credentials are wrong or "
             "rotated. Check them in the console and rotate anything you have shared."
@@ -271,7 +271,7 @@ def _secrets(proxy: Proxy, people: Population, incident: Incident) -> list[Emitt
             answer,
             ASSISTANT_AGENT,
         )
-        emitted.append(Emitted(when, incident.kind, record))
+        emitted.append(Emitted(when, incident.kind, record, secrets=secrets))
     return emitted
 
 

@@ -70,6 +70,11 @@ class Manifest(BaseModel):
     detector_window_seconds: int = Field(description="one timeline slot: a window every incident spans")
     incidents: list[Incident]
     files: dict[str, FileSummary]
+    planted_secrets: list[str] = Field(
+        default_factory=list,
+        description="every credential the telemetry carries (pasted into prompts, leaked in completions): "
+        "none of them may reach the engine while redaction is on",
+    )
 
     def incident(self, incident_id: str) -> Incident:
         for incident in self.incidents:

@@ -70,6 +70,9 @@ def generate(config: ScenarioConfig) -> tuple[Manifest, dict[str, list[Emitted]]
             )
             for name, lines in files.items()
         },
+        planted_secrets=sorted(
+            {secret for lines in files.values() for line in lines for secret in line.secrets}
+        ),
     )
     return manifest, files
 

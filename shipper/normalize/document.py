@@ -11,6 +11,9 @@ the shipper must do more); the tests prove that every document the formats produ
 - Feature maps keep numbers as numbers, strings as strings and booleans as booleans (the index maps a
   boolean feature as a keyword: it is categorical). Missing values (null) are left out; nested objects
   and arrays are dropped and counted with the features beyond the cap in `mlsiem.features_dropped`.
+  Beyond the cap (`max_features`) the first names in sorted order are kept, so the same features
+  survive whatever key order the producer used; the normalizer marks the event as cut
+  (`shipper.normalize.limits`).
 """
 
 from __future__ import annotations
@@ -48,18 +51,36 @@ class RecordContext:
     """What a format needs while converting one record: the policies and where problems are noted.
 
     `problems` lists parts of the record that made no event (the record then also goes to the dead
-    letters). A plain slotted class: one is made per record, so it must be cheap.
+    letters). `capped` holds the `mlsiem` objects whose feature map was cut at `max_features`, and
+    `long_text` says a prompt, completion or error text is over `max_string_chars`: the normalizer
+    then cuts and marks (it owns the marker). A plain slotted class: one is made per record, so it
+    must be cheap.
     """
 
-    __slots__ = ("content_policy", "max_features", "namespace", "problems")
+    __slots__ = (
+        "capped",
+        "content_policy",
+        "long_text",
+        "max_features",
+        "max_string_chars",
+        "namespace",
+        "problems",
+    )
 
     def __init__(
-        self, content_policy: ContentPolicy = "redacted", max_features: int = 200, namespace: str = "default"
+        self,
+        content_policy: ContentPolicy = "redacted",
+        max_features: int = 200,
+        namespace: str = "default",
+        max_string_chars: int = 65_536,
     ) -> None:
         self.content_policy = content_policy
         self.max_features = max_features
         self.namespace = namespace
+        self.max_string_chars = max_string_chars
         self.problems: list[str] = []
+        self.capped: list[dict[str, Any]] = []
+        self.long_text = False
 
     # -- skeleton -----------------------------------------------------------------------------------
 
@@ -109,18 +130,25 @@ class RecordContext:
             llm["prompt_length"] = len(prompt)
             llm["prompt_sha256"] = _sha256(prompt.encode("utf-8", "surrogatepass")).hexdigest()
             if policy == "redacted":
-                llm["prompt"] = redact(prompt)
-            elif policy == "full":
+                prompt = redact(prompt)
+            if policy != "hash":
                 llm["prompt"] = prompt
-        if completion is not None:
+                if len(prompt) > self.max_string_chars:
+                    self.long_text = True
+        if completion is not None and policy != "hash":
             if policy == "redacted":
-                llm["completion"] = redact(completion)
-            elif policy == "full":
-                llm["completion"] = completion
+                completion = redact(completion)
+            llm["completion"] = completion
+            if len(completion) > self.max_string_chars:
+                self.long_text = True
 
     def scrub(self, text: str) -> str:
         """Free text that may quote a request (error messages): redacted unless the policy is `full`."""
-        return text if self.content_policy == "full" else redact(text)
+        if self.content_policy != "full":
+            text = redact(text)
+        if len(text) > self.max_string_chars:
+            self.long_text = True
+        return text
 
     # -- features -----------------------------------------------------------------------------------
 
@@ -134,7 +162,6 @@ class RecordContext:
             return True
         kept: dict[str, Any] = {}
         dropped = 0
-        limit = self.max_features
         for name, value in values.items():
             cls = value.__class__
             if value is None:
@@ -151,12 +178,13 @@ class RecordContext:
             elif cls is not str and cls is not bool:
                 dropped += 1
                 continue
-            if len(kept) >= limit:
-                dropped += 1
-                continue
             if "." in name:
                 name = name.replace(".", "_")
             kept[name] = value
+        if len(kept) > self.max_features:
+            dropped += len(kept) - self.max_features
+            kept = {name: kept[name] for name in sorted(kept)[: self.max_features]}
+            self.capped.append(target)
         if kept:
             target["features"] = kept
         if dropped:

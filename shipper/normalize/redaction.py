@@ -1,73 +1,36 @@
-"""Secret and personal-data redaction for prompts, completions and error messages.
+"""Secret and personal-data redaction for prompts, completions and error messages (on by default).
 
-Each finding is replaced by `[REDACTED:<kind>]` (a bearer token keeps its `Bearer ` word). Most texts
-hold no secret, and Python's regex engine has no literal-prefix acceleration, so every pattern is
-guarded by plain substring tests of the literals it needs (`"sk-" in text`, `"@" in text`, ...) and
-the number patterns by one short digit-run search: a clean prompt costs a few memchr-speed scans.
+Each finding is replaced by `[REDACTED:<kind>]`, which names what was removed; where the context
+helps the analyst (`Bearer `, a key name, `scheme://user:` ... `@host`), the context stays. The kinds
+and their patterns are in `shipper.normalize.secret_patterns` (private keys, JWTs, URL/connection
+string passwords, vendor API keys and tokens, AWS key ids and secret keys, bearer and basic auth,
+password/secret/token assignments, e-mail addresses); after them come card_number (13-19 digits
+passing the Luhn check, also when glued to other digit groups) and phone_number (7+ digits in
+phone-like groups, with an optional +country code or (area) code; ISO dates, IPv4 addresses and year
+ranges are left alone). Over-redaction is preferred to a leak: a long run of digit groups that is no
+card is redacted as a phone number. A secret counts as one when it stands apart from the text around
+it (not glued to letters or digits).
 
-Kinds, applied in this order (the more specific first, so a private key block is not half-eaten by
-the token patterns): private_key, jwt, anthropic_key, openai_key, github_token, slack_token,
-google_api_key, aws_access_key, bearer_token, email, then card_number (13-19 digits passing the Luhn
-check, also when glued to other digit groups) and phone_number (7+ digits in phone-like groups, with
-an optional +country code or (area) code; ISO dates, IPv4 addresses and year ranges are left
-alone). Over-redaction
-is preferred to a leak: a long run of digit groups that is no card is redacted as a phone number.
-A secret counts as one when it stands apart from the text around it (not glued to letters or digits).
+`SECRET_KINDS` are the credentials and payment data whose markers the Sigma rule
+`llm_secret_in_prompt` matches (a test holds rule and list together); `PERSONAL_KINDS` (e-mail
+addresses, phone numbers) are redacted too but raise no alert: they are everyday prompt content.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Final
 
-_NOT_WORD_BEFORE = r"(?<![A-Za-z0-9])"
-_NOT_WORD_AFTER = r"(?![A-Za-z0-9])"
-_EMAIL_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+from shipper.normalize.secret_patterns import LONG_RUN, MARKER_PREFIX, PATTERNS, Replacement, marker
 
-# (kind, pattern, literals one of which the pattern needs)
-_TOKEN_PATTERNS: Final[tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...]] = (
-    (
-        "private_key",
-        re.compile(
-            r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----.*?"
-            r"(?:-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|\Z)",
-            re.DOTALL,
-        ),
-        ("-----BEGIN",),
-    ),
-    ("jwt", re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"), ("eyJ",)),
-    ("anthropic_key", re.compile(_NOT_WORD_BEFORE + r"sk-ant-[A-Za-z0-9_-]{16,}"), ("sk-ant-",)),
-    (
-        "openai_key",
-        re.compile(_NOT_WORD_BEFORE + r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{16,}"),
-        ("sk-",),
-    ),
-    (
-        "github_token",
-        re.compile(_NOT_WORD_BEFORE + r"(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})"),
-        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-    ),
-    ("slack_token", re.compile(_NOT_WORD_BEFORE + r"xox[abposre]-[A-Za-z0-9-]{10,}"), ("xox",)),
-    ("google_api_key", re.compile(_NOT_WORD_BEFORE + r"AIza[0-9A-Za-z_-]{35}"), ("AIza",)),
-    (
-        "aws_access_key",
-        re.compile(_NOT_WORD_BEFORE + r"(?:AKIA|ASIA)[A-Z0-9]{16}" + _NOT_WORD_AFTER),
-        ("AKIA", "ASIA"),
-    ),
-    (
-        "bearer_token",
-        re.compile(_NOT_WORD_BEFORE + r"(?:[Bb]earer|BEARER)\s+[A-Za-z0-9._~+/=-]{8,}"),
-        ("earer", "EARER"),
-    ),
-    (
-        "email",
-        # The lookbehind lets a match start only at the start of a word: linear, not quadratic.
-        re.compile(rf"(?<!{_EMAIL_LOCAL}){_EMAIL_LOCAL}++@{_LABEL}(?:\.{_LABEL})+"),
-        ("@",),
-    ),
+PERSONAL_KINDS: Final[tuple[str, ...]] = ("email", "phone_number")
+SECRET_KINDS: Final[tuple[str, ...]] = (
+    *(p.kind for p in PATTERNS if p.kind not in PERSONAL_KINDS),
+    "secret",  # the `password` pattern names non-password keys (token, api_key, ...) this way
+    "card_number",
 )
+KINDS: Final[tuple[str, ...]] = (*SECRET_KINDS, *PERSONAL_KINDS)
+__all__ = ["KINDS", "MARKER_PREFIX", "PERSONAL_KINDS", "SECRET_KINDS", "luhn_valid", "marker", "redact"]
 
 # Maximal runs of digits and number punctuation: the number patterns only ever run inside one of these
 # (cheap to find; the full patterns are slow when tried at every position of a long text).
@@ -137,23 +100,64 @@ def _number(match: re.Match[str]) -> str:
     return _phone_text(match.group())
 
 
-def _marker(kind: str) -> Callable[[re.Match[str]], str] | str:
-    if kind == "bearer_token":
-        return lambda match: match.group()[:6] + " [REDACTED:bearer_token]"
-    return f"[REDACTED:{kind}]"
-
-
-_GUARDED: Final = tuple((pattern, literals, _marker(kind)) for kind, pattern, literals in _TOKEN_PATTERNS)
+# (pattern, finder or None, guard literals, replacement, needs a long run), in the table's order.
+_STEPS: Final = tuple(
+    (p.pattern, p.finder if p.lower else None, p.literals, p.replace or marker(p.kind), p.run)
+    for p in PATTERNS
+)
+_has_run = LONG_RUN.search
 
 
 def redact(text: str) -> str:
     """The text with every finding replaced by `[REDACTED:<kind>]`."""
-    for pattern, literals, replacement in _GUARDED:
+    lowered: str | None = None
+    long_run = _has_run(text) is not None
+    for pattern, finder, literals, replacement, run in _STEPS:
+        if run and not long_run:
+            continue
+        if finder is None:
+            if literals:
+                for literal in literals:
+                    if literal in text:
+                        break
+                else:
+                    continue
+            redacted, found = pattern.subn(replacement, text)
+            if found:
+                text, lowered = redacted, None
+            continue
+        if lowered is None:
+            lowered = text.lower()
         for literal in literals:
-            if literal in text:
-                text = pattern.sub(replacement, text)
+            if literal in lowered:
+                redacted = _caseless_sub(pattern, finder, replacement, text, lowered)
+                if redacted is not text:
+                    text, lowered = redacted, None
                 break
     return _redact_numbers(text)
+
+
+def _caseless_sub(
+    pattern: re.Pattern[str], finder: re.Pattern[str], replacement: Replacement, text: str, lowered: str
+) -> str:
+    """`pattern.sub` for a case-insensitive pattern, found in the lower-cased text (same positions for
+    ASCII text; other text is searched directly, as lower-casing may change its length)."""
+    if not text.isascii():
+        redacted, found = pattern.subn(replacement, text)
+        return redacted if found else text
+    parts: list[str] = []
+    last = 0
+    for found in finder.finditer(lowered):
+        match = pattern.match(text, found.start())
+        if match is None or match.start() < last:
+            continue
+        parts.append(text[last : match.start()])
+        parts.append(replacement if isinstance(replacement, str) else replacement(match))
+        last = match.end()
+    if not parts:
+        return text
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 def _redact_numbers(text: str) -> str:

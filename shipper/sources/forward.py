@@ -1,11 +1,25 @@
 """A Fluentd forward protocol server (`--listen forward://127.0.0.1:24224`).
 
-It accepts what `fluent-logger`, Fluent Bit's and Fluentd's `forward` outputs send over TCP: Message
-(`[tag, time, record, option?]`), Forward (`[tag, [[time, record], ...], option?]`) and PackedForward
-(`[tag, bin, option?]`, gzip-compressed when `option.compressed == "gzip"`), with times as integers or
-the EventTime extension. When a message carries `option.chunk`, the server answers `{"ack": chunk}`
-only after every record of that message is delivered (in the engine, the dead-letter file or the
-spool), so a client that resends unacknowledged chunks loses nothing; resent records get the same ids.
+It accepts what `fluent-logger`, Fluent Bit's and Fluentd's `forward` outputs send over TCP, in all three
+modes (decoding: `forward_protocol`). When a message carries `option.chunk`, the server answers
+`{"ack": chunk}` only after every record of that message is delivered (in the engine, the dead-letter
+file or the spool), so a client that resends unacknowledged chunks loses nothing; resent records get
+the same ids.
+
+Hardening, each a decision written down here:
+- Binds 127.0.0.1 unless a host is given; exposed without a key, it warns (`forward_settings`).
+- With a shared key (`forward_auth`), every connection starts with HELO; a peer that sends anything but
+  a valid PING, or nothing within `handshake_timeout`, gets `PONG false` (if it spoke), no record
+  accepted, and is disconnected. Each failure is counted and logged with the peer address and the
+  reason, never with the key or a digest. A connection closed without one byte (a port probe, or a
+  client that saw HELO and knows it has no key) is not a handshake and is not counted.
+- A message over `max_message_bytes` (or a chunk that decompresses over `max_decompressed_bytes`, or
+  with more than `max_records` entries) closes the connection with a log line and a counter. Records
+  of earlier messages are delivered and acknowledged as usual (an ack is a promise already kept); the
+  oversized message is not acknowledged, so a client keeps it in its own buffer.
+- Rate limits per peer address (`forward_throttle`) stop reading, never drop.
+- At most `max_connections` at a time; one more is closed at once (counted, logged): the client
+  reconnects with backoff, which is what Fluent Bit and Fluentd do.
 
 Records whose only payload is a JSON line (`log` or `message`, as Fluent Bit's tail input sends) are
 normalized from that line; others are normalized as the record itself.
@@ -14,30 +28,38 @@ normalized from that line; others are normalized as the record itself.
 from __future__ import annotations
 
 import asyncio
-import gzip
-import io
+import contextlib
 import itertools
+import logging
 import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgpack
 
 from mlsiem.errors import ConfigError
+from shipper.metrics import ShipperMetrics
 from shipper.records import Origin
 from shipper.sources.base import RawRecord
+from shipper.sources.forward_auth import (
+    MAX_HANDSHAKE_BYTES,
+    ForwardAuthError,
+    ServerHandshake,
+)
+from shipper.sources.forward_protocol import (
+    ForwardDecoder,
+    ForwardMessage,
+    ForwardProtocolError,
+    MessageTooLarge,
+    new_unpacker,
+)
+from shipper.sources.forward_settings import ForwardSettings, parse_listen_url
+from shipper.sources.forward_throttle import PeerThrottle, Throttles
 
-MAX_MESSAGE_BYTES = 16 << 20
-
-
-def parse_listen_url(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    if parts.scheme != "forward" or not parts.hostname:
-        raise ConfigError(f"--listen {url!r}: expected forward://host:port")
-    return parts.hostname, parts.port or 24224
+READ_BYTES = 64 * 1024
+log = logging.getLogger("mlsiem.shipper.forward")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,41 +68,6 @@ class ChunkAck:
     chunk: str | None
     last: bool
     writer: asyncio.StreamWriter | None
-
-
-def _ext_hook(code: int, data: bytes) -> Any:
-    if code == 0 and len(data) == 8:  # EventTime: uint32 seconds, uint32 nanoseconds (big endian)
-        return int.from_bytes(data[:4], "big") + int.from_bytes(data[4:], "big") / 1e9
-    return msgpack.ExtType(code, data)
-
-
-def _entries(message: list) -> tuple[str, list[tuple[Any, Any]], dict]:
-    """(tag, [(time, record)], option) from any of the three modes; ValueError for anything else."""
-    if not isinstance(message, list) or len(message) < 2 or not isinstance(message[0], str):
-        raise ValueError("not a forward protocol message ([tag, ...])")
-    tag, body = message[0], message[1]
-    if isinstance(body, (int, float)):  # Message mode
-        if len(message) < 3:
-            raise ValueError("Message mode needs [tag, time, record]")
-        option = message[3] if len(message) > 3 and isinstance(message[3], dict) else {}
-        return tag, [(body, message[2])], option
-    option = message[2] if len(message) > 2 and isinstance(message[2], dict) else {}
-    if isinstance(body, list):  # Forward mode
-        return tag, [tuple(entry) for entry in body if isinstance(entry, list) and len(entry) == 2], option
-    if isinstance(body, (bytes, str)):  # PackedForward (optionally CompressedPackedForward)
-        data = body.encode("latin-1") if isinstance(body, str) else body
-        if option.get("compressed") == "gzip":
-            data = gzip.GzipFile(fileobj=io.BytesIO(data)).read(MAX_MESSAGE_BYTES + 1)
-            if len(data) > MAX_MESSAGE_BYTES:
-                raise ValueError("compressed chunk expands beyond the message size limit")
-        unpacker = msgpack.Unpacker(raw=False, ext_hook=_ext_hook, max_buffer_size=MAX_MESSAGE_BYTES)
-        unpacker.feed(data)
-        return (
-            tag,
-            [tuple(entry) for entry in unpacker if isinstance(entry, list) and len(entry) == 2],
-            option,
-        )
-    raise ValueError(f"unknown forward mode (second element is {type(body).__name__})")
 
 
 def _payload(record: Any) -> bytes | dict[str, Any]:
@@ -98,60 +85,157 @@ class ForwardSource:
 
     name = "forward"
 
-    def __init__(self, url: str, buffer_records: int = 10_000) -> None:
+    def __init__(
+        self, url: str, settings: ForwardSettings | None = None, metrics: ShipperMetrics | None = None
+    ) -> None:
         self.host, self.port = parse_listen_url(url)
-        self._records: queue.Queue = queue.Queue(buffer_records)
+        self.settings = settings or ForwardSettings()
+        self.metrics = metrics or ShipperMetrics()
+        self._records: queue.Queue = queue.Queue(self.settings.buffer_records)
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.base_events.Server | None = None
         self._ids = itertools.count()
+        self._connections = 0
+        self._throttles = Throttles(
+            self.settings.events_per_second,
+            self.settings.bytes_per_second,
+            self.metrics.forward_throttled.inc,
+        )
         self._closed = threading.Event()
+        self._tasks: set[asyncio.Task] = set()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="forward-server")
-        self._started = threading.Event()
-        self.rejected_messages = 0
         self._start()
 
     def _start(self) -> None:
         self._thread.start()
         future = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._serve, self.host, self.port, limit=MAX_MESSAGE_BYTES), self._loop
+            asyncio.start_server(self._serve, self.host, self.port, limit=READ_BYTES), self._loop
         )
         try:
             self._server = future.result(timeout=10)
         except OSError as exc:
             self._loop.call_soon_threadsafe(self._loop.stop)
             raise ConfigError(
-                f"--listen forward://{self.host}:{self.port}: cannot listen ({exc.strerror})"
+                f"--listen forward://{self.host}:{self.port}: cannot listen ({exc.strerror or exc})"
             ) from None
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connection = next(self._ids)
-        unpacker = msgpack.Unpacker(raw=False, ext_hook=_ext_hook, max_buffer_size=MAX_MESSAGE_BYTES)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        peername = writer.get_extra_info("peername")
+        peer = str(peername[0]) if isinstance(peername, tuple) else "local"
+        if self._connections >= self.settings.max_connections:
+            self.metrics.forward_refused.inc()
+            log.warning(
+                "forward: refused a connection from %s: %d connections already (max_connections)",
+                peer,
+                self._connections,
+            )
+            writer.close()
+            return
+        self._connections += 1
+        throttle = self._throttles.open(peer)
         try:
-            while not self._closed.is_set():
-                data = await reader.read(65536)
-                if not data:
-                    break
-                unpacker.feed(data)
-                for message in unpacker:
-                    await self._accept(connection, message, writer)
-        except (ValueError, msgpack.UnpackException, ConnectionError) as exc:
-            self.rejected_messages += 1
-            del exc  # a broken stream cannot be resynchronised: close it; the client resends its chunk
+            leftover = b""
+            if self.settings.security is not None:
+                leftover = await self._handshake(peer, reader, writer)
+                if leftover is None:
+                    return
+            await self._receive(next(self._ids), peer, leftover, reader, writer, throttle)
+        except ConnectionError:
+            pass  # the peer went away; what it sent before is delivered, the rest it will resend
         finally:
+            self._connections -= 1
+            self._throttles.close(peer)
             writer.close()
 
-    async def _accept(self, connection: int, message: Any, writer: asyncio.StreamWriter) -> None:
-        tag, entries, option = _entries(message)
-        chunk = option.get("chunk") if isinstance(option.get("chunk"), str) else None
+    async def _handshake(
+        self, peer: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bytes | None:
+        """HELO, then the PING within the timeout; the bytes after the PING, or None when refused."""
+        assert self.settings.security is not None
+        handshake = ServerHandshake(self.settings.security)
+        writer.write(handshake.helo())
+        unpacker = new_unpacker(MAX_HANDSHAKE_BYTES, raw=True)
+        received = b""
+        try:
+            async with asyncio.timeout(self.settings.handshake_timeout):
+                while True:
+                    data = await reader.read(READ_BYTES)
+                    if not data and not received:  # a port probe, not a handshake: nothing to count
+                        log.debug("forward: %s closed the connection without a word", peer)
+                        return None
+                    if not data:
+                        return self._refused(peer, handshake, "closed the connection inside PING")
+                    received += data
+                    if len(received) > MAX_HANDSHAKE_BYTES:
+                        raise ForwardAuthError("invalid ping message")
+                    unpacker.feed(data)
+                    for ping in unpacker:
+                        writer.write(handshake.answer(ping))
+                        return received[unpacker.tell() :]
+        except TimeoutError:
+            return self._refused(peer, handshake, f"no PING within {self.settings.handshake_timeout:g} s")
+        except ConnectionError:
+            return self._refused(peer, handshake, "the connection broke before PING")
+        except (ValueError, msgpack.UnpackException):
+            reason = "invalid ping message"
+        except ForwardAuthError as exc:
+            reason = str(exc)
+        self._refused(peer, handshake, reason)
+        with contextlib.suppress(ConnectionError):
+            writer.write(ServerHandshake.refusal(reason))
+            await writer.drain()
+        return None
+
+    def _refused(self, peer: str, handshake: ServerHandshake, reason: str) -> None:
+        self.metrics.forward_auth_failures.inc()
+        named = f" (hostname {handshake.client_hostname!r})" if handshake.client_hostname else ""
+        log.warning("forward: authentication failed from %s%s: %s; disconnected", peer, named, reason)
+        return None
+
+    async def _receive(
+        self,
+        connection: int,
+        peer: str,
+        leftover: bytes,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        throttle: PeerThrottle,
+    ) -> None:
+        decoder = ForwardDecoder(self.settings.limits)
+        data = leftover
+        try:
+            while not self._closed.is_set():
+                if data:
+                    await throttle.took_bytes(len(data))
+                    for message in decoder.feed(data):
+                        await throttle.took_events(len(message.entries))
+                        await self._accept(connection, message, writer)
+                data = await reader.read(READ_BYTES)
+                if not data:
+                    return
+        except MessageTooLarge as exc:
+            self.metrics.forward_oversized.inc()
+            log.warning("forward: closed the connection from %s: %s", peer, exc)
+        except ForwardProtocolError as exc:
+            self.metrics.forward_protocol_errors.inc()
+            log.warning("forward: closed the connection from %s: %s", peer, exc)
+
+    async def _accept(self, connection: int, message: ForwardMessage, writer: asyncio.StreamWriter) -> None:
+        chunk = message.chunk
         key = (connection, next(self._ids))
-        if not entries:
+        if not message.entries:
             if chunk:
                 writer.write(msgpack.packb({"ack": chunk}))
             return
-        for number, (_, record) in enumerate(entries):
-            ack = ChunkAck(key, chunk, number == len(entries) - 1, writer)
-            item = RawRecord(_payload(record), Origin(f"forward:{tag}", None, None), self, ack)
+        last = len(message.entries) - 1
+        origin = Origin(f"forward:{message.tag}", None, None)
+        for number, (_, record) in enumerate(message.entries):
+            item = RawRecord(_payload(record), origin, self, ChunkAck(key, chunk, number == last, writer))
             while True:
                 try:
                     self._records.put_nowait(item)
@@ -169,12 +253,29 @@ class ForwardSource:
     def acknowledge(self, ack: ChunkAck) -> None:
         if ack.last and ack.chunk and ack.writer is not None:
             writer, payload = ack.writer, msgpack.packb({"ack": ack.chunk})
-            self._loop.call_soon_threadsafe(lambda: None if writer.is_closing() else writer.write(payload))
+            with contextlib.suppress(RuntimeError):  # closed meanwhile: the client resends, ids dedupe
+                self._loop.call_soon_threadsafe(
+                    lambda: None if writer.is_closing() else writer.write(payload)
+                )
 
     def close(self) -> None:
+        """Stop listening, end every connection, and stop the loop thread (records read stay queued)."""
         if self._closed.is_set():
             return
         self._closed.set()
+        if self._loop.is_running():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+    async def _shutdown(self) -> None:
         if self._server is not None:
-            self._loop.call_soon_threadsafe(self._server.close)
-        self._loop.call_soon_threadsafe(self._loop.stop)
+            self._server.close()
+        tasks = [task for task in self._tasks if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.sleep(0)  # let the closed transports finish

@@ -1,0 +1,121 @@
+"""Configuration of the forward input: where it listens, its limits, its security, from `mlsiem ship`.
+
+Binding: 127.0.0.1 unless a host is given. A non-loopback address without a shared key is allowed (a
+sidecar or a pod network is a legitimate place for it, and Fluentd itself binds 0.0.0.0 without auth)
+but `exposure_warning` says so on stderr: anyone who can reach the port can write telemetry.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from mlsiem.errors import ConfigError
+from shipper.sources.forward_auth import ForwardSecurity
+from shipper.sources.forward_protocol import MIB, ForwardLimits
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 24224
+
+
+def parse_listen_url(url: str) -> tuple[str, int]:
+    """`forward://[HOST][:PORT]` as (host, port); the host defaults to loopback, the port to 24224."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"--listen {url!r}: the port is not a number from 0 to 65535") from None
+    if parts.scheme != "forward" or parts.path not in ("", "/") or parts.query or parts.username:
+        raise ConfigError(f"--listen {url!r}: expected forward://HOST:PORT (e.g. forward://127.0.0.1:24224)")
+    return parts.hostname or DEFAULT_HOST, DEFAULT_PORT if port is None else port
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warning(host: str, security: ForwardSecurity | None) -> str | None:
+    """The warning for listening beyond this machine without authentication (None when fine)."""
+    if security is not None or is_loopback(host):
+        return None
+    return (
+        f"the forward input listens on {host} without authentication: anyone who can reach the port can "
+        "write telemetry. Set a shared key (--forward-shared-key-file or $MLSIEM_FORWARD_SHARED_KEY) "
+        "or listen on 127.0.0.1."
+    )
+
+
+class ForwardSettings(BaseModel):
+    """Everything the forward input can be told; validated before a socket is opened."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    limits: ForwardLimits = Field(default_factory=ForwardLimits)
+    security: ForwardSecurity | None = None
+    max_connections: int = Field(256, ge=1, le=100_000)
+    handshake_timeout: float = Field(10.0, gt=0, le=600)
+    events_per_second: float | None = Field(None, gt=0)
+    bytes_per_second: float | None = Field(None, ge=1024)
+    buffer_records: int = Field(10_000, ge=1)
+
+
+# `mlsiem ship` option -> where it lands in ForwardSettings (for errors that name the option).
+_OPTIONS = {
+    ("limits", "max_message_bytes"): ("--forward-max-message-mb", " (in bytes)"),
+    ("limits", "max_decompressed_bytes"): ("--forward-max-message-mb", " (decompressed, in bytes)"),
+    ("limits", "max_records"): ("--forward-max-records", ""),
+    ("max_connections",): ("--forward-max-connections", ""),
+    ("handshake_timeout",): ("--forward-handshake-timeout", " (seconds)"),
+    ("events_per_second",): ("--forward-rate-events", " (events/s)"),
+    ("bytes_per_second",): ("--forward-rate-mb", " (in bytes/s)"),
+}
+
+
+def settings_from_options(
+    shared_key: SecretStr | None,
+    users: dict[str, SecretStr] | None = None,
+    max_message_mb: float = 16,
+    max_records: int = 250_000,
+    max_connections: int = 256,
+    handshake_timeout: float = 10.0,
+    rate_events: float | None = None,
+    rate_mb: float | None = None,
+) -> ForwardSettings:
+    """`mlsiem ship`'s forward options as settings; `ConfigError` naming the option when one is wrong.
+
+    A compressed chunk may expand to 4x the message limit (at least 64 MiB): gzip of JSON-like records
+    compresses 5-10x, and the limit only has to stop a decompression bomb, not a large honest chunk.
+    """
+    if not math.isfinite(max_message_mb):
+        raise ConfigError(f"--forward-max-message-mb {max_message_mb}: give a number of MiB")
+    message_bytes = int(max_message_mb * MIB)
+    options = {
+        "limits": {
+            "max_message_bytes": message_bytes,
+            "max_decompressed_bytes": max(64 * MIB, 4 * message_bytes),
+            "max_records": max_records,
+        },
+        "security": {"shared_key": shared_key, "users": users or {}} if shared_key is not None else None,
+        "max_connections": max_connections,
+        "handshake_timeout": handshake_timeout,
+        "events_per_second": rate_events,
+        "bytes_per_second": None if rate_mb is None else rate_mb * MIB,
+    }
+    if users and shared_key is None:
+        raise ConfigError("--forward-users-file: user authentication needs a shared key as well")
+    try:
+        return ForwardSettings.model_validate(options)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            option, unit = _OPTIONS.get(tuple(str(part) for part in error["loc"]), ("forward input", ""))
+            problems.append(f"{option}: {error['msg']}{unit}")
+        raise ConfigError("; ".join(problems)) from None

@@ -172,7 +172,9 @@ class ChaosRun:
     def start_detector(self) -> None:
         config = self.workdir / "detect.yaml"
         window = _seconds(self.plan.detector_window)
-        config.write_text(f"window: {window:.0f}s\nbucket: {window / 2:.0f}s\n")
+        # Suppression as long as a window: every window with a hit makes a new alert, so a re-run of a
+        # window (after a failed run) that wrote a second alert would show up as a duplicate.
+        config.write_text(f"window: {window:.0f}s\nbucket: {window / 2:.0f}s\nsuppression: {window:.0f}s\n")
         self.detector = mlsiem_process(
             self.home,
             [

@@ -135,7 +135,7 @@ def _pid_is_ours(pid: int) -> bool:
     return MAIN_CLASS.encode() in cmdline
 
 
-def _rss_mb(pid: int) -> float | None:
+def rss_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -209,7 +209,7 @@ class LocalEngine:
         nodes = []
         for index, pid in self._recorded_nodes():
             alive = _pid_is_ours(pid)
-            nodes.append(NodeStatus(index, self.port + index, pid, alive, _rss_mb(pid) if alive else None))
+            nodes.append(NodeStatus(index, self.port + index, pid, alive, rss_mb(pid) if alive else None))
         info = _http_json(self.url) if any(n.alive for n in nodes) else None
         health = _http_json(f"{self.url}/_cluster/health") if info else None
         return EngineStatus(

@@ -4,11 +4,15 @@ duplicate keys and anchors, or block YAML through the (C) dumper; and the billio
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 import yaml
 
 _YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_HUGE = 10**4000  # ints past Python's str() digit limit are written as a 4000-digit literal
+_ESCAPED = re.compile(r'["\\\x00-\x1f\x7f\ud800-\udfff]')
+MAX_DUMPED_NODES = 1000  # larger trees are written by `_emit`: the dumper's representer is slow Python
 
 
 class Raw:
@@ -34,7 +38,7 @@ class Emitter:
         self.parts: list[str] = []
 
     def text(self, tree: Any) -> bytes:
-        if self.flavor == "yaml" and not _has_special(tree) and self.rng.random() < 0.5:
+        if self.flavor == "yaml" and self.rng.random() < 0.5 and not _has_special(tree, MAX_DUMPED_NODES):
             try:
                 dumped = yaml.dump(
                     tree, Dumper=_YAML_DUMPER, allow_unicode=self.rng.random() < 0.5, sort_keys=False
@@ -86,7 +90,7 @@ class Emitter:
         elif isinstance(node, float):
             out(repr(node) if node == node and abs(node) != float("inf") else "null")
         elif isinstance(node, int):
-            out(str(node) if abs(node) < 10**4000 else "1" * 4000)
+            out(str(node) if -_HUGE < node < _HUGE else "1" * 4000)
         else:
             self._string(str(node))
 
@@ -94,24 +98,25 @@ class Emitter:
         self.parts.append(_quote(text))
 
 
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return "\\" + char if char in '"\\' else f"\\u{ord(char):04x}"
+
+
 def _quote(text: str) -> str:
-    out = ['"']
-    for char in text:
-        code = ord(char)
-        if char == '"' or char == "\\":
-            out.append("\\" + char)
-        elif code < 0x20 or 0xD800 <= code <= 0xDFFF or code == 0x7F:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(char)
-    out.append('"')
-    return "".join(out)
+    """A double-quoted string both JSON and YAML read back (lone surrogates as escapes)."""
+    return '"' + _ESCAPED.sub(_escape, text) + '"'
 
 
-def _has_special(tree: Any) -> bool:
+def _has_special(tree: Any, limit: int) -> bool:
+    """Whether the tree holds a verbatim token or duplicate keys, or more than `limit` nodes."""
     stack = [tree]
+    seen = 0
     while stack:
         node = stack.pop()
+        seen += 1
+        if seen > limit:
+            return True
         if isinstance(node, Raw | DuplicateKeys):
             return True
         if isinstance(node, dict):

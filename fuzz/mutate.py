@@ -33,8 +33,10 @@ from mlsiem.yamlfile import expansion_problem
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_NODES: Final = 2000  # nodes considered per tree mutation (keeps one mutation cheap)
-MAX_TREE_VALUES: Final = 50_000  # larger trees are mutated as bytes (copying them is slow)
+MAX_TREE_VALUES: Final = 5_000  # larger trees are mutated as bytes (copying and writing them is slow)
+MAX_WIDE_LIST: Final = 20_000
 POOL_SIZE: Final = 256  # accepted inputs kept for stacked mutation
+TREE_CACHE: Final = 512  # parsed trees kept (mostly seeds and pool entries: a mutant rarely recurs)
 
 
 INTERESTING_BYTES: Final = b"\x00\x01\x7f\x80\xff{}[]\":,\n\r\t\\&*!#|>?-~%@`'. 0"
@@ -195,7 +197,7 @@ class Mutator:
         if data in self._trees:
             return self._trees[data]
         parsed = parse_tree(data)
-        if len(self._trees) < 4096 and len(data) < 64 * 1024:
+        if len(self._trees) < TREE_CACHE and len(data) < 64 * 1024:
             self._trees[data] = parsed
         return parsed
 
@@ -214,8 +216,8 @@ class Mutator:
             return node
         if pick < 0.8:
             return rng.choice(("x", "\u00e9", "\U0001f600", "\\", "\ud800")) * self.size()
-        if pick < 0.88:
-            return [rng.choice(ODD_VALUES[:30]) for _ in range(self.size())]
+        if pick < 0.88:  # wide lists: past every field limit at 20,000 (writing more only costs time)
+            return [rng.choice(ODD_VALUES[:30]) for _ in range(min(self.size(), MAX_WIDE_LIST))]
         if flavor == "yaml" and pick < 0.96:
             return Raw(billion_laughs(rng.choice((3, 5, 7, 9))) if rng.random() < 0.7 else "*")
         if flavor == "yaml":

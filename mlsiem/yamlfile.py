@@ -90,6 +90,16 @@ def parse_yaml(
     return loaded
 
 
+def copy_yaml(value: Any) -> Any:
+    """A copy of loaded YAML's dicts and lists (its scalars are immutable): several times cheaper than
+    `copy.deepcopy`. Only for data `read_yaml` accepted (no alias cycles, bounded expansion)."""
+    if isinstance(value, dict):
+        return {key: copy_yaml(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_yaml(item) for item in value]
+    return value
+
+
 def expansion_problem(value: Any, limit: int = MAX_VALUES) -> str | None:
     """Why aliases make `value` unusable (it refers to itself, or expands past `limit` values), or None.
 

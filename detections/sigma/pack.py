@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sigma.collection import SigmaCollection
@@ -28,7 +28,7 @@ from sigma.rule import SigmaRule
 from detections.sigma.atlas import Atlas
 from mlsiem.errors import ConfigError
 from mlsiem.paths import PROJECT_ROOT
-from mlsiem.yamlfile import MIB, read_yaml
+from mlsiem.yamlfile import MIB, copy_yaml, read_yaml
 
 PACK_ROOT = PROJECT_ROOT / "sigma_rules"
 PIPELINE_FILE = Path("pipelines") / "mlsiem.yaml"
@@ -49,6 +49,9 @@ class PackConfig(BaseModel):
     group_by: dict[Category, list[str]] = Field(default_factory=dict)
 
 
+RuleDocuments = list[tuple[Path, list[dict[str, Any]]]]  # a rule file and its YAML documents
+
+
 @dataclass
 class Pack:
     """Everything the executor, the checks, the tests and the exports need, parsed and cross-linked."""
@@ -59,6 +62,7 @@ class Pack:
     pipeline: ProcessingPipeline
     collection: SigmaCollection
     field_map: dict[str, str]
+    sources: RuleDocuments  # the rule files' parsed YAML: conversions build their own collection from it
     detections: list[SigmaRule] = field(default_factory=list)
     correlations: list[SigmaCorrelationRule] = field(default_factory=list)
 
@@ -152,18 +156,27 @@ def rule_files(root: Path) -> list[Path]:
     return [p for folder in (root / "rules", root / "correlations") for p in sorted(folder.glob("**/*.yml"))]
 
 
-def load_collection(root: Path) -> SigmaCollection:
-    """The pack's rules, every file read with `read_yaml` (size, encoding, alias bombs) and handed to
-    pySigma as parsed documents; anything pySigma cannot make of one file is a ConfigError naming it."""
-    collections = []
+def read_rule_documents(root: Path) -> RuleDocuments:
+    """Every Sigma file of the pack read with `read_yaml` (size, encoding, alias bombs): its path and its
+    YAML documents, each of which must be a mapping (a rule)."""
+    sources: RuleDocuments = []
     for path in rule_files(root):
         documents = read_yaml(path, "Sigma rule file", max_bytes=MAX_FILE_BYTES, all_documents=True)
         if not all(isinstance(d, dict) for d in documents):
             raise ConfigError(f"Sigma rule file {path}: every YAML document must be a mapping (a rule)")
+        sources.append((path, documents))
+    return sources
+
+
+def build_collection(root: Path, sources: RuleDocuments) -> SigmaCollection:
+    """A new SigmaCollection of parsed rule documents (they are copied: pySigma must not change them);
+    anything pySigma cannot make of one file is a ConfigError naming it."""
+    collections = []
+    for path, documents in sources:
         try:
             collections.append(
                 SigmaCollection.from_dicts(
-                    documents,
+                    copy_yaml(documents),
                     collect_errors=True,
                     source=SigmaRuleLocation(path),
                     collect_filters=True,
@@ -201,12 +214,14 @@ def load_pack(root: Path = PACK_ROOT) -> Pack:
         raise ConfigError(f"pack configuration {config_path}: {exc}") from None
     atlas = Atlas.load(root / "atlas.yaml")
     pipeline = load_pipeline(root / PIPELINE_FILE)
-    collection = load_collection(root)
+    sources = read_rule_documents(root)
+    collection = build_collection(root, sources)
     problems = [f"{rule.source}: {error}" for rule in collection.rules for error in rule.errors]
     problems += [f"{getattr(error, 'source', None) or root}: {error}" for error in collection.errors]
     if problems:
         raise ConfigError("rule pack does not parse:\n  " + "\n  ".join(problems))
-    pack = Pack(root, config, atlas, pipeline, collection, _field_map(pipeline, root / PIPELINE_FILE))
+    field_map = _field_map(pipeline, root / PIPELINE_FILE)
+    pack = Pack(root, config, atlas, pipeline, collection, field_map, sources)
     for rule in collection.rules:
         if isinstance(rule, SigmaCorrelationRule):
             pack.correlations.append(rule)

@@ -276,6 +276,19 @@ def test_a_rule_that_does_not_parse_is_named(pack_copy: Path) -> None:
         load_pack(pack_copy)
 
 
+def test_rules_sharing_an_id_or_without_one_are_refused_with_both_files_named(pack_copy: Path) -> None:
+    llm = pack_copy / "rules" / "llm"
+    twin = yaml.safe_load((llm / "llm_jailbreak_persona.yml").read_text())["id"]
+    _edit(llm / "llm_expensive_request.yml", lambda d: d.__setitem__("id", twin))
+    _edit(llm / "llm_refusal_completion.yml", lambda d: d.pop("id"))
+    with pytest.raises(ConfigError) as caught:
+        load_pack(pack_copy)
+    message = str(caught.value)
+    assert f"llm_jailbreak_persona.yml: id {twin} is also the id of a rule in" in message
+    assert "llm_expensive_request.yml" in message
+    assert "llm_refusal_completion.yml: the rule has no id" in message
+
+
 # ------------------------------------------------------------------------------------------ offline
 
 

@@ -131,8 +131,7 @@ def convert_pack(
         rid = str(rule.id)
         if rule_ids is not None and rid not in rule_ids:
             continue
-        if rid in failed or rid in conversion.errors:
-            conversion.errors.setdefault(rid, failed.get(rid, ""))
+        if rid in failed:
             conversion.errors[rid] = failed[rid]
             continue
         result = rule.get_conversion_result()

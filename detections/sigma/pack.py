@@ -202,6 +202,22 @@ def build_collection(root: Path, sources: RuleDocuments) -> SigmaCollection:
     return collection
 
 
+def _identity_problems(collection: SigmaCollection) -> list[str]:
+    """Rules without an id, or sharing one: the executor, the conversions and the alerts key rules by
+    id, so such a pack cannot run (`sigma check` only warns about it)."""
+    problems = []
+    seen: dict[str, object] = {}
+    for rule in collection.rules:
+        if rule.id is None:
+            problems.append(f"{rule.source}: the rule has no id (rules and their alerts are keyed by it)")
+            continue
+        rid = str(rule.id)
+        if rid in seen:
+            problems.append(f"{rule.source}: id {rid} is also the id of a rule in {seen[rid]}")
+        seen[rid] = rule.source
+    return problems
+
+
 def load_pack(root: Path = PACK_ROOT) -> Pack:
     """Parse the pack; any parse error names the file and the problem."""
     root = Path(root)
@@ -218,6 +234,7 @@ def load_pack(root: Path = PACK_ROOT) -> Pack:
     collection = build_collection(root, sources)
     problems = [f"{rule.source}: {error}" for rule in collection.rules for error in rule.errors]
     problems += [f"{getattr(error, 'source', None) or root}: {error}" for error in collection.errors]
+    problems += _identity_problems(collection)
     if problems:
         raise ConfigError("rule pack does not parse:\n  " + "\n  ".join(problems))
     field_map = _field_map(pipeline, root / PIPELINE_FILE)

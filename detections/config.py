@@ -26,11 +26,13 @@ _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-def parse_duration(text: str | timedelta) -> timedelta:
+def parse_duration(text: str | timedelta, allow_zero: bool = False) -> timedelta:
     if isinstance(text, timedelta):
+        if text < timedelta(0) or (not allow_zero and not text):
+            raise ValueError(f"{text} is not a positive duration")
         return text
     match = _DURATION.match(str(text).strip())
-    if not match or len(match.group(1)) > 9 or int(match.group(1)) == 0:
+    if not match or len(match.group(1)) > 9 or (int(match.group(1)) == 0 and not allow_zero):
         raise ValueError(f"{str(text)[:40]!r} is not a duration such as 30s, 5m, 1h or 1d")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
@@ -54,6 +56,9 @@ class DetectConfig(BaseModel):
     window: timedelta = timedelta(hours=1)
     bucket: timedelta = timedelta(minutes=5)
     max_backfill_windows: int = Field(24, ge=1, le=10_000)
+    # A window is judged once it closed `delay` ago: events that reach the engine late (shipper lag, a
+    # short outage) are still in it. OpenSearch anomaly detection calls this the window delay.
+    delay: timedelta = timedelta(0)
     suppression: timedelta = timedelta(hours=6)
     alpha: float = Field(0.01, gt=0, lt=0.5)
     arl0: float = Field(500.0, ge=10)
@@ -67,6 +72,11 @@ class DetectConfig(BaseModel):
     @classmethod
     def _durations(cls, value: object) -> timedelta:
         return parse_duration(value)  # type: ignore[arg-type]
+
+    @field_validator("delay", mode="before")
+    @classmethod
+    def _delay(cls, value: object) -> timedelta:
+        return parse_duration(value, allow_zero=True)  # type: ignore[arg-type]
 
     @field_validator("namespace")
     @classmethod
@@ -99,6 +109,12 @@ def load_config(path: Path | None, **overrides: object) -> DetectConfig:
         where = f"detector config {path}" if path else "detector options"
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{where}: {problems}") from None
+    if config.delay > config.window * config.max_backfill_windows:
+        where = f"detector config {path}" if path else "detector options"
+        raise ConfigError(
+            f"{where}: delay ({config.delay}) is longer than the max_backfill_windows windows the job "
+            "looks back over; no window would ever be judged"
+        )
     if config.window < config.bucket * 2:
         where = f"detector config {path}" if path else "detector options"
         raise ConfigError(

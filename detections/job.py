@@ -1,10 +1,11 @@
 """The detector job: windows since each model's checkpoint, detectors, alerts, metrics, actions.
 
 `run_once(now)` processes every complete window (aligned to the window size) between a model's
-checkpoint and `now`; after downtime it catches up at most `max_backfill_windows` (older ones are
-skipped and reported). A job lock in `mlsiem-state` keeps a second instance from running the same
-windows at the same time; alert ids make even an overlap harmless. `now` is a parameter, so the demo
-drives the same code with a simulated clock; `run_forever` is `--every`.
+checkpoint and `now - delay` (late events get `delay` to arrive); after downtime it catches up at most
+`max_backfill_windows` (older ones are skipped and reported). A job lock in `mlsiem-state` keeps a
+second instance from running the same windows at the same time; alert ids make even an overlap
+harmless. `now` is a parameter, so the demo drives the same code with a simulated clock; `run_forever`
+is `--every`.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class DetectorJob:
 
     def _windows(self, key: str, now: datetime, report: JobReport) -> list[tuple[datetime, datetime]]:
         step = self.config.window
-        last_complete = align(now, step)
+        last_complete = align(now - self.config.delay, step)
         start = self.state.checkpoint(key) or last_complete - step
         starts = []
         cursor = align(start, step)

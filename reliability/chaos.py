@@ -173,8 +173,12 @@ class ChaosRun:
         config = self.workdir / "detect.yaml"
         window = _seconds(self.plan.detector_window)
         # Suppression as long as a window: every window with a hit makes a new alert, so a re-run of a
-        # window (after a failed run) that wrote a second alert would show up as a duplicate.
-        config.write_text(f"window: {window:.0f}s\nbucket: {window / 2:.0f}s\nsuppression: {window:.0f}s\n")
+        # window (after a failed run) that wrote a second alert would show up as a duplicate. A delay of
+        # one window lets events held up by a shipper restart count in their window.
+        config.write_text(
+            f"window: {window:.0f}s\nbucket: {window / 2:.0f}s\nsuppression: {window:.0f}s\n"
+            f"delay: {window:.0f}s\n"
+        )
         self.detector = mlsiem_process(
             self.home,
             [

@@ -186,6 +186,20 @@ def test_bounded_backfill_and_the_lock(engine: Engine, scenario: tuple[str, Dete
     holder.release()
 
 
+def test_delay_holds_a_window_back_until_late_events_had_time_to_arrive(
+    engine: Engine, scenario: tuple[str, DetectConfig]
+) -> None:
+    _, config = scenario
+    delayed = config.model_copy(update={"delay": timedelta(minutes=10)})
+    job = DetectorJob(engine, delayed)
+    key = baselines.baseline_id(MODEL, None)
+    job.state.advance(key, T0 + timedelta(hours=5))
+    early = job.run_once(T0 + timedelta(hours=6, minutes=9))
+    assert early.windows == 0 and job.state.checkpoint(key) == T0 + timedelta(hours=5)
+    due = job.run_once(T0 + timedelta(hours=6, minutes=10))
+    assert due.windows == 1 and job.state.checkpoint(key) == T0 + timedelta(hours=6)
+
+
 def test_detect_cli_once_json(
     engine: Engine, scenario: tuple[str, DetectConfig], local_engine, tmp_path
 ) -> None:

@@ -2,7 +2,8 @@
 
 Each input is a whole `detect.yaml`, written to disk and loaded as `mlsiem detect --config FILE` loads
 it (also with the command line's overrides). The contract: a ConfigError that names the file and the
-problem, or a `DetectConfig` whose window holds at least two buckets; a URL password in the file never
+problem, or a `DetectConfig` whose window holds at least two buckets and whose delay is within
+the windows the job looks back over; a URL password in the file never
 appears in the error.
 
 Seeds: the example configuration of docs/detections.md and a few variations of it.
@@ -32,6 +33,7 @@ SEEDS: list[bytes] = [
     b"models:\n  - name: support-bot\n    detectors: [operational]\n    min_window_events: 10\n"
     b"webhooks:\n  - url: http://127.0.0.1:8080/hook\n    insecure: true\n    retries: 0\n    timeout: 0.5\n",
     b"alpha: 0.05\narl0: 370\nmultivariate_sample: 5000\nmax_backfill_windows: 48\nlock_ttl: 15m\n",
+    b"window: 10m\nbucket: 1m\ndelay: 2m\nmax_backfill_windows: 3\n",
     b"",
 ]
 FILE = scratch_dir("detector-config") / "detect.yaml"
@@ -45,3 +47,6 @@ def fuzz_one(data: bytes) -> None:
             raise Bug(f"accepted a window ({config.window}) shorter than two buckets ({config.bucket})")
         if config is not None and config.bucket < timedelta(seconds=10):
             raise Bug(f"accepted a bucket of {config.bucket}")
+        longest = config.window * config.max_backfill_windows if config is not None else timedelta(0)
+        if config is not None and not timedelta(0) <= config.delay <= longest:
+            raise Bug(f"accepted a delay of {config.delay} that no window could wait out")

@@ -140,6 +140,9 @@ def detect(
     now: Annotated[str | None, typer.Option("--now", help="Pretend it is this time (ISO 8601).")] = None,
     window: Annotated[str | None, typer.Option("--window", help="Window size, e.g. 1h.")] = None,
     namespace: Annotated[str | None, typer.Option("--namespace", help="Data stream namespace.")] = None,
+    delay: Annotated[
+        str | None, typer.Option("--delay", help="Judge a window once it closed this long ago, e.g. 2m.")
+    ] = None,
     no_sigma: Annotated[bool, typer.Option("--no-sigma", help="Do not run the Sigma rule pack.")] = False,
     url: UrlOption = None,
     engine: EngineOption = None,
@@ -149,7 +152,9 @@ def detect(
     """The detector job: drift, performance and operational detectors (and the Sigma pack) into alerts."""
     if once == bool(every):
         raise ConfigError("give exactly one of --once or --every DURATION")
-    settings = load_config(config, window=window, namespace=namespace, sigma=False if no_sigma else None)
+    settings = load_config(
+        config, window=window, namespace=namespace, delay=delay, sigma=False if no_sigma else None
+    )
     target = connect(url, engine, insecure)
     run_setup(target, SetupConfig(namespace=settings.namespace))
     job = DetectorJob(target, settings, extra_sources=_sigma_source(target, settings))

@@ -34,6 +34,7 @@ from shipper.normalize.limits import (
     cut_long_strings,
     too_many_fields,
 )
+from shipper.normalize.raw_dump import dump_record
 from shipper.normalize.redaction import redact
 from shipper.records import Normalized, Origin, Rejected
 
@@ -102,14 +103,7 @@ def raw_text(raw: str | bytes | dict[str, Any]) -> str:
         return raw  # type: ignore[return-value]
     if raw.__class__ is bytes or isinstance(raw, bytes | bytearray | memoryview):
         return bytes(raw).decode("utf-8", "surrogateescape")  # type: ignore[arg-type]
-    return _dump_any(raw).decode("utf-8", "surrogateescape")
-
-
-def _dump_any(value: Any) -> bytes:
-    try:
-        return orjson.dumps(value, default=repr, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-    except TypeError:  # integers beyond 64 bits (an SDK caller's dict): still a deterministic text
-        return repr(value).encode("utf-8", "surrogateescape")
+    return dump_record(raw).decode("utf-8", "surrogateescape")
 
 
 _ESCAPES = (b"\\\\", b'\\"')
@@ -236,7 +230,7 @@ class Normalizer:
         if raw.__class__ is dict:
             if too_deep(record, self._max_depth):
                 return self._reject(f"nested deeper than {self._max_depth} levels (max_depth)", raw, origin)
-            size = len(_dump_any(record))  # a dict (SDK) is bounded like a line: event.original relies on it
+            size = len(dump_record(record))  # an SDK dict is bounded like a line: event.original relies on it
             if size > self._max_bytes:
                 reason = f"record too long: {size} bytes, the limit is {self._max_bytes} (max_line_bytes)"
                 return self._reject(reason, raw, origin)
@@ -334,4 +328,4 @@ class Normalizer:
 def _raw_bytes(raw: Any) -> bytes:
     if raw.__class__ is str:
         return raw.encode("utf-8", "surrogateescape")
-    return _dump_any(raw)
+    return dump_record(raw)

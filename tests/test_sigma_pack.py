@@ -15,6 +15,7 @@ from detections.sigma.atlas import Atlas, AtlasTable, technique_id_from_tag
 from detections.sigma.checks import check_pack
 from detections.sigma.convert import QueryBook, convert_pack
 from detections.sigma.docs_table import DOCS_FILE, docs_current, render, rules_table
+from detections.sigma.examples import load_examples
 from detections.sigma.pack import PACK_ROOT, load_pack
 from mlsiem.ecs.fields import CASELESS_NORMALIZER, CASELESS_SUBFIELD, mapping_for
 from mlsiem.errors import ConfigError
@@ -287,6 +288,20 @@ def test_rules_sharing_an_id_or_without_one_are_refused_with_both_files_named(pa
     assert f"llm_jailbreak_persona.yml: id {twin} is also the id of a rule in" in message
     assert "llm_expensive_request.yml" in message
     assert "llm_refusal_completion.yml: the rule has no id" in message
+
+
+def test_a_field_mapping_without_fields_is_refused_naming_the_pipeline(pack_copy: Path) -> None:
+    pipeline = pack_copy / "pipelines" / "mlsiem.yaml"
+    _edit(pipeline, lambda d: d["transformations"][0].__setitem__("mapping", None))
+    with pytest.raises(ConfigError, match=r"mlsiem\.yaml: field_name_mapping needs a field `mapping`"):
+        load_pack(pack_copy)
+
+
+def test_example_scenarios_timed_beyond_a_week_are_refused(pack_copy: Path) -> None:
+    examples = pack_copy / "tests" / "llm_prompt_injection_burst.yaml"
+    _edit(examples, lambda d: d["scenarios"][0]["events"][0].__setitem__("at", 1e300))
+    with pytest.raises(ConfigError, match=r"llm_prompt_injection_burst\.yaml"):
+        load_examples(examples, correlation=True)
 
 
 # ------------------------------------------------------------------------------------------ offline

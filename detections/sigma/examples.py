@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -34,12 +34,17 @@ class DetectionExamples(BaseModel):
     negatives: list[dict[str, Any]] = Field(min_length=1)
 
 
+MAX_SCENARIO_SECONDS: Final = 7 * 24 * 3600
+
+
 class TimedEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    at: float = Field(0, ge=0)
+    # Seconds from the scenario's start; a week bounds every rule's timespan with room to spare (and
+    # keeps the timestamps representable).
+    at: float = Field(0, ge=0, le=MAX_SCENARIO_SECONDS)
     repeat: int = Field(1, ge=1, le=5000)
-    every: float = Field(1, gt=0)
+    every: float = Field(1, gt=0, le=MAX_SCENARIO_SECONDS)
     event: dict[str, Any] = Field(default_factory=dict)
 
 

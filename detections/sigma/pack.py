@@ -121,6 +121,8 @@ def _field_map(pipeline: ProcessingPipeline, path: Path) -> dict[str, str]:
     for item in pipeline.items:
         transformation = item.transformation
         if isinstance(transformation, FieldMappingTransformation):
+            if not isinstance(transformation.mapping, dict):
+                raise ConfigError(f"processing pipeline {path}: field_name_mapping needs a field `mapping`")
             for source, target in transformation.mapping.items():
                 first = target if isinstance(target, str) else next(iter(target or []), None)
                 if not isinstance(source, str) or not isinstance(first, str):

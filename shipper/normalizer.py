@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mlsiem.errors import ConfigError
 from mlsiem.indices import check_namespace
-from shipper.formats import FormatName, auto, litellm, native, otlp
+from shipper.formats import FormatName, auto, ecs, litellm, native, otlp
 from shipper.formats.mapping import MappingFormat
 from shipper.normalize.document import ContentPolicy, Draft, RecordContext, RecordError
 from shipper.normalize.ids import content_id, usable_own_id
@@ -152,6 +152,7 @@ class Normalizer:
             "native": native.convert,
             "otlp": partial(otlp.convert, genai_only=config.otlp_genai_only),
             "litellm": litellm.convert,
+            "ecs": ecs.convert,
         }
         if self.mapping is not None:
             self._converters["mapping"] = self.mapping.convert
@@ -241,8 +242,8 @@ class Normalizer:
         if fmt is None:
             keys = ", ".join(sorted(str(k) for k in record)[:8])
             return self._reject(
-                f"format not recognised (keys: {keys}): not native, otlp or litellm; give a mapping file "
-                "(--mapping) for other JSON logs",
+                f"format not recognised (keys: {keys}): not native, otlp, litellm or ecs; give a mapping "
+                "file (--mapping) for other JSON logs",
                 raw,
                 origin,
             )
@@ -254,7 +255,7 @@ class Normalizer:
         # Strings can only be over the limit when the record is (or when it arrived decoded).
         long_strings = ctx.long_text or raw.__class__ is dict or len(raw) > self._max_chars
         for draft in drafts:
-            self._limit(draft, ctx, long_strings)
+            self._limit(draft, ctx, long_strings, relayed=fmt == "ecs")
         events = self._finish(drafts, fmt, raw, origin)
         if ctx.problems:
             return events, [Rejected(f"{fmt}: " + "; ".join(ctx.problems), raw_text(raw), origin)]
@@ -262,13 +263,14 @@ class Normalizer:
 
     # -- limits that cut ----------------------------------------------------------------------------
 
-    def _limit(self, draft: Draft, ctx: RecordContext, long_strings: bool) -> None:
-        """Cut the labels, features and strings over their limits; list what was cut in the marker."""
+    def _limit(self, draft: Draft, ctx: RecordContext, long_strings: bool, relayed: bool = False) -> None:
+        """Cut the labels, features and strings over their limits; list what was cut in the marker (a
+        relayed document's marker is the edge shipper's own, so it is kept and added to)."""
         doc = draft.document
         cut: list[str] = []
         labels = doc.get("labels")
         if labels is not None:
-            if TRUNCATED_LABEL in labels:  # the normalizer's own marker: an input label may not forge it
+            if TRUNCATED_LABEL in labels and not relayed:  # our own marker: an input label may not forge it
                 del labels[TRUNCATED_LABEL]
                 draft.malformed = [*(draft.malformed or []), f"labels.{TRUNCATED_LABEL}"]
             if len(labels) > self._max_labels:
@@ -284,6 +286,9 @@ class Normalizer:
             labels = doc.get("labels")
             if labels is None:
                 labels = doc["labels"] = {}
+            earlier = labels.get(TRUNCATED_LABEL) if relayed else None
+            if isinstance(earlier, str):
+                cut += earlier.split(",")
             labels[TRUNCATED_LABEL] = ",".join(sorted(set(cut)))
 
     # -- common fields ------------------------------------------------------------------------------
@@ -306,6 +311,9 @@ class Normalizer:
             doc = draft.document
             event = doc["event"]
             event["id"] = event_id
+            if fmt == "ecs":  # a relayed document keeps where the edge shipper read it
+                events.append(Normalized(draft.kind, event_id, doc))
+                continue
             mlsiem = doc.get("mlsiem")
             if mlsiem is None:
                 mlsiem = doc["mlsiem"] = {}

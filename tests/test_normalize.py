@@ -165,7 +165,7 @@ def test_config_validation() -> None:
     with pytest.raises(ValidationError, match="namespace 'Bad' is not valid"):
         NormalizeConfig(namespace="Bad")
     with pytest.raises(
-        ValidationError, match="Input should be 'auto', 'native', 'otlp', 'litellm' or 'mapping'"
+        ValidationError, match="Input should be 'auto', 'native', 'otlp', 'litellm', 'mapping' or 'ecs'"
     ):
         NormalizeConfig(format="csv")  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="content_policy"):

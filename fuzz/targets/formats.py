@@ -1,16 +1,18 @@
 """Fuzz target: the record formats through the one entry point, `Normalizer.normalize(raw, origin)`.
 
-Each input is one raw record (a JSON line) and goes through six normalizers, so every format parser
+Each input is one raw record (a JSON line) and goes through seven normalizers, so every format parser
 sees every input: `auto` (with a mapping, keeping the original), `native`, `otlp` (all spans and log
-records, not only GenAI ones), `litellm`, `mapping` (the KServe example mapping) and `auto` without a
-mapping; a record that decodes to an object also goes in as a dict (the SDK's path). The contract:
-never raise, every non-blank record becomes events or a `Rejected` with a reason (never the
-normalizer's "internal error" safety net), a rejected record is kept whole, and every event validates
-against its ECS model and serializes. An input counts as reported-bad when the `auto` normalizer
-rejects it (the fixed-format ones reject other formats' records by design).
+records, not only GenAI ones), `litellm`, `mapping` (the KServe example mapping), `ecs` (relayed
+documents, under the `hash` policy) and `auto` without a mapping; a record that decodes to an object
+also goes in as a dict (the SDK's path). The contract: never raise, every non-blank record becomes
+events or a `Rejected` with a reason (never the normalizer's "internal error" safety net), a rejected
+record is kept whole, and every event validates against its ECS model and serializes. An input
+counts as reported-bad when the `auto` normalizer rejects it (the fixed-format ones reject other
+formats' records by design).
 
 Seeds: the example files of every format (OTLP both as spans and as logs) and lines of the demo
-scenario generator (classifier, pipeline, LiteLLM proxy, OTLP agent, incidents included).
+scenario generator (classifier, pipeline, LiteLLM proxy, OTLP agent, incidents included), and the ECS
+documents an edge shipper makes of a few of them (what a relay receives).
 """
 
 from __future__ import annotations
@@ -52,7 +54,14 @@ def _example_lines() -> list[bytes]:
     return [line for name in names for line in (EXAMPLES / name).read_bytes().splitlines() if line.strip()]
 
 
+def _relayed(lines: list[bytes]) -> list[bytes]:
+    edge = Normalizer(NormalizeConfig(content_policy="full", keep_original=True))
+    documents = [e.document for line in lines for e in edge.normalize(line, Origin("file:edge", 7, "/x"))[0]]
+    return [orjson.dumps(d) for d in documents[::4]]
+
+
 SEEDS: list[bytes] = _example_lines() + _scenario_lines()
+SEEDS += _relayed(SEEDS)
 
 NORMALIZERS = (
     Normalizer(NormalizeConfig(mapping_file=MAPPINGS / "classifier.yaml", keep_original=True)),
@@ -60,6 +69,7 @@ NORMALIZERS = (
     Normalizer(NormalizeConfig(format="otlp", otlp_genai_only=False, content_policy="hash")),
     Normalizer(NormalizeConfig(format="litellm", content_policy="none")),
     Normalizer(NormalizeConfig(format="mapping", mapping_file=MAPPINGS / "kserve.yaml")),
+    Normalizer(NormalizeConfig(format="ecs", content_policy="hash")),
     Normalizer(NormalizeConfig(max_depth=8, max_line_bytes=4096)),
 )
 ORIGIN = Origin("file:fuzz", 0, "/var/log/fuzz.jsonl")

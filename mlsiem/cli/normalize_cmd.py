@@ -92,7 +92,7 @@ def _lines(handle: IO[bytes]) -> Iterator[tuple[int, int, bytes]]:
 def normalize(
     files: Annotated[list[str], typer.Argument(help="Files to read; - reads standard input.")],
     input_format: Annotated[
-        str, typer.Option("--format", help="auto | native | otlp | litellm | mapping (default auto).")
+        str, typer.Option("--format", help="auto | native | otlp | litellm | mapping | ecs (default auto).")
     ] = "auto",
     mapping: Annotated[
         Path | None, typer.Option("--mapping", help="YAML mapping for other JSON logs (KServe, ...).")

@@ -94,7 +94,9 @@ def _sink(
 
 def ship(
     paths: Annotated[list[str] | None, typer.Argument(help="Files or globs to read, or - for stdin.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="auto | native | otlp | litellm | mapping")] = "auto",
+    fmt: Annotated[
+        str, typer.Option("--format", help="auto | native | otlp | litellm | mapping | ecs")
+    ] = "auto",
     mapping: Annotated[
         Path | None, typer.Option("--mapping", help="YAML field mapping (--format mapping).")
     ] = None,

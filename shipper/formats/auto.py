@@ -5,12 +5,15 @@
 | `resourceSpans` or `resourceLogs` | otlp |
 | `call_type` with `startTime` or `response_cost` | litellm |
 | `type` equal to `inference` or `pipeline` | native |
+| `ecs` and an `event.dataset` of `mlsiem.inference` or `mlsiem.pipeline` | ecs (relayed documents) |
 | anything else | the mapping, when one is configured; otherwise the record is rejected |
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from shipper.formats import ecs
 
 
 def detect(record: dict[str, Any]) -> str | None:
@@ -22,4 +25,6 @@ def detect(record: dict[str, Any]) -> str | None:
     kind = record.get("type")
     if kind == "inference" or kind == "pipeline":
         return "native"
+    if "ecs" in record and ecs.claims(record):
+        return "ecs"
     return None

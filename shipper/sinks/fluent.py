@@ -1,7 +1,8 @@
 """`--output fluent://host:port`: forward ECS documents to a Fluentd / Fluent Bit / mlsiem forward peer.
 
 Each batch goes as Forward-mode messages, one per kind, tagged `mlsiem.<kind>` (inference or pipeline)
-so the peer can route each kind to its own output, with EventTime timestamps from `@timestamp`.
+so the peer can route each kind to its own output, with EventTime timestamps from `@timestamp`. An
+mlsiem peer (`--listen forward://...`) passes the documents through as the `ecs` format, ids kept.
 
 Our own small client instead of `fluent-logger`: fluent-logger (0.11) cannot authenticate (it has no
 HELO / PING / PONG) and cannot wait for acknowledgements. With a shared key (`--forward-shared-key-file`

@@ -408,9 +408,11 @@ def test_listen_url_defaults_to_loopback_and_warns_when_exposed_without_a_key() 
     for bad in ("http://x:1", "forward://h:99999", "forward://h:1/path"):
         with pytest.raises(ConfigError, match="--listen"):
             parse_listen_url(bad)
-    assert exposure_warning("127.0.0.1", None) is None and exposure_warning("localhost", None) is None
-    assert "without authentication" in (exposure_warning("0.0.0.0", None) or "")
-    assert exposure_warning("0.0.0.0", secured().security) is None
+    open_settings = ForwardSettings()
+    assert exposure_warning("127.0.0.1", open_settings) is None
+    assert exposure_warning("localhost", open_settings) is None
+    assert "without authentication" in (exposure_warning("0.0.0.0", open_settings) or "")
+    assert exposure_warning("0.0.0.0", secured()) is None
 
 
 def test_the_shared_key_comes_from_a_file_or_the_environment(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from mlsiem.installer import run_setup
 from mlsiem.local_engine import LocalEngine
 from mlsiem.templates import SetupConfig
 from tests.shipping import append_lines, count, exactly_once, native_line, wait_for
-from tests.tls_proxy import NginxProxy, issue_server_certificate, make_authority
+from tests.tls_proxy import NginxProxy, issue_certificate, make_authority
 
 USER = "shipper"
 PASSWORD = "pw-" + secrets.token_hex(12)
@@ -77,7 +77,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory, local_engine: LocalEngine
     directory = tmp_path_factory.mktemp("tls")
     authority = make_authority(directory, "mlsiem-test-ca")
     wrong = make_authority(directory, "some-other-ca")
-    cert, key = issue_server_certificate(authority, directory)
+    cert, key = issue_certificate(authority, directory)
     password_file, api_key_file = directory / "password", directory / "api-key"
     password_file.write_text(PASSWORD + "\n")
     api_key_file.write_text(API_KEY + "\n")
@@ -371,7 +371,7 @@ def test_follow_keeps_secrets_out_of_argv_and_spool_across_a_proxy_outage(
 ) -> None:
     # A proxy of its own, so it can go away mid-run without disturbing the other tests.
     authority = make_authority(tmp_path, "outage-ca")
-    cert, key = issue_server_certificate(authority, tmp_path)
+    cert, key = issue_certificate(authority, tmp_path)
     proxy = NginxProxy(tmp_path / "nginx", local_engine.port, {USER: PASSWORD}, API_KEY, cert, key)
     proxy.start()
     events = tmp_path / "events.jsonl"

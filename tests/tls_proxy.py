@@ -33,6 +33,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -87,8 +88,11 @@ def make_authority(directory: Path, name: str) -> Authority:
     return Authority(cert, key, pem_path)
 
 
-def issue_server_certificate(authority: Authority, directory: Path) -> tuple[Path, Path]:
-    """A server certificate for localhost and 127.0.0.1 signed by `authority`: (cert file, key file)."""
+def issue_certificate(
+    authority: Authority, directory: Path, purpose: Literal["server", "client"] = "server"
+) -> tuple[Path, Path]:
+    """A certificate for localhost and 127.0.0.1 signed by `authority`, for a TLS server or a TLS
+    client: (`<purpose>.pem`, `<purpose>.key`) in `directory`."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     cert = (
@@ -106,14 +110,19 @@ def issue_server_certificate(authority: Authority, directory: Path) -> tuple[Pat
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH if purpose == "server" else ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.key.public_key()), critical=False
         )
         .sign(authority.key, hashes.SHA256())
     )
-    cert_path, key_path = directory / "server.pem", directory / "server.key"
+    cert_path, key_path = directory / f"{purpose}.pem", directory / f"{purpose}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(

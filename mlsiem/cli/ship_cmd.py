@@ -47,7 +47,12 @@ from shipper.sources.base import Source
 from shipper.sources.files import FileSource
 from shipper.sources.forward import ForwardSource
 from shipper.sources.forward_auth import load_shared_key, load_users
-from shipper.sources.forward_settings import exposure_warning, parse_listen_url, settings_from_options
+from shipper.sources.forward_settings import (
+    exposure_warning,
+    forward_tls,
+    parse_listen_url,
+    settings_from_options,
+)
 from shipper.sources.registry import Registry
 from shipper.sources.stdin import StdinSource
 from shipper.spool import Spool
@@ -178,6 +183,16 @@ def ship(
     forward_rate_mb: Annotated[
         float | None, typer.Option("--forward-rate-mb", help="MiB/s per forward peer address.")
     ] = None,
+    forward_tls_cert: Annotated[
+        Path | None, typer.Option("--forward-tls-cert", help="Forward input over TLS: certificate (PEM).")
+    ] = None,
+    forward_tls_key: Annotated[
+        Path | None, typer.Option("--forward-tls-key", help="Private key (PEM) of --forward-tls-cert.")
+    ] = None,
+    forward_tls_client_ca: Annotated[
+        Path | None,
+        typer.Option("--forward-tls-client-ca", help="Require forward peers' certificates from this CA."),
+    ] = None,
 ) -> None:
     """Ship telemetry, normalized to ECS, with nothing lost and nothing duplicated."""
     paths = paths or []
@@ -218,8 +233,9 @@ def ship(
             forward_handshake_timeout,
             forward_rate_events,
             forward_rate_mb,
+            forward_tls(forward_tls_cert, forward_tls_key, forward_tls_client_ca),
         )
-        if warning := exposure_warning(parse_listen_url(listen)[0], settings.security):
+        if warning := exposure_warning(parse_listen_url(listen)[0], settings):
             err_console.print(f"[yellow]warning:[/] {warning}")
         sources.append(ForwardSource(listen, settings, metrics))
     sink = _sink(output, url, engine, insecure, namespace, not no_setup, retry_seconds, metrics, shared_key)

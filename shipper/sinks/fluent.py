@@ -9,7 +9,9 @@ HELO / PING / PONG) and cannot wait for acknowledgements. With a shared key (`--
 or `$MLSIEM_FORWARD_SHARED_KEY`, the same sources as the forward input) every connection does the
 handshake of `forward_auth` and checks that the server knows the key too. `?require_ack=true` on the URL
 sends a `chunk` id with every message and counts it delivered only when the peer answers `{"ack": id}`
-(Fluentd's `require_ack_response`): at-least-once instead of at-most-once.
+(Fluentd's `require_ack_response`): at-least-once instead of at-most-once. `?tls=true` speaks TLS 1.2+
+and verifies the peer's certificate and name (against `tls_ca=PEM` for a private CA); `tls_cert` and
+`tls_key` present a client certificate to a peer that requires one.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ import logging
 import os
 import select
 import socket
+import ssl
 import struct
 import time
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -38,21 +43,70 @@ log = logging.getLogger("mlsiem.shipper.fluent")
 UNASKED_HELO_WAIT = 0.1  # without a key: how long to look for a HELO that says the peer wants one
 
 
-def parse_fluent_url(url: str) -> tuple[str, int, bool]:
-    """`fluent://host[:port][?require_ack=true]` as (host, port, require_ack)."""
+@dataclass(frozen=True)
+class FluentTarget:
+    """Where `fluent://` sends: the peer, whether to wait for acks, and the TLS context (None: TCP)."""
+
+    host: str
+    port: int
+    require_ack: bool
+    tls: ssl.SSLContext | None = None
+
+
+_BOOLEANS = {"true": True, "1": True, "": True, "false": False, "0": False}
+_USAGE = "expected fluent://host:port[?require_ack=true][&tls=true&tls_ca=PEM&tls_cert=PEM&tls_key=PEM]"
+
+
+def parse_fluent_url(url: str) -> FluentTarget:
+    """`fluent://host[:port]` with `require_ack` and TLS options (`tls`, and the file paths `tls_ca`,
+    `tls_cert`, `tls_key`: a private CA, and a client certificate for peers that require one)."""
     parts = urlsplit(url)
     try:
         port = parts.port
     except ValueError:
         raise ConfigError(f"--output {url!r}: the port is not a number from 0 to 65535") from None
-    query = parse_qs(parts.query, keep_blank_values=True)
-    unknown = set(query) - {"require_ack"}
-    if parts.scheme != "fluent" or not parts.hostname or unknown:
-        raise ConfigError(f"--output {url!r}: expected fluent://host:port[?require_ack=true]")
-    ack = query.get("require_ack", ["false"])[-1].lower()
-    if ack not in ("true", "false", "1", "0", ""):
-        raise ConfigError(f"--output {url!r}: require_ack is true or false, not {ack!r}")
-    return parts.hostname, port or 24224, ack in ("true", "1", "")
+    query = {key: values[-1] for key, values in parse_qs(parts.query, keep_blank_values=True).items()}
+    if parts.scheme != "fluent" or not parts.hostname or set(query) - {"require_ack", "tls", *_TLS_FILES}:
+        raise ConfigError(f"--output {url!r}: {_USAGE}")
+    flags = {}
+    for name in ("require_ack", "tls"):
+        value = query.get(name, "false").lower()
+        if value not in _BOOLEANS:
+            raise ConfigError(f"--output {url!r}: {name} is true or false, not {value!r}")
+        flags[name] = _BOOLEANS[value]
+    files = {name: Path(query[name]) for name in _TLS_FILES if query.get(name)}
+    if files and not flags["tls"]:
+        flags["tls"] = True  # a CA or a client certificate only makes sense over TLS
+    tls = _client_context(url, **files) if flags["tls"] else None
+    return FluentTarget(parts.hostname, port or 24224, flags["require_ack"], tls)
+
+
+_TLS_FILES = ("tls_ca", "tls_cert", "tls_key")
+
+
+def _client_context(
+    url: str, tls_ca: Path | None = None, tls_cert: Path | None = None, tls_key: Path | None = None
+) -> ssl.SSLContext:
+    """TLS 1.2+, the peer's certificate verified (against `tls_ca` or the system's CAs) with its name."""
+    if (tls_cert is None) != (tls_key is None):
+        raise ConfigError(f"--output {url!r}: tls_cert and tls_key go together")
+    try:
+        context = ssl.create_default_context(cafile=tls_ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"--output {url!r}: tls_ca {tls_ca}: not a readable PEM CA ({_why(exc)})") from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if tls_cert is not None:
+        try:
+            context.load_cert_chain(tls_cert, tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"--output {url!r}: tls_cert {tls_cert} / tls_key {tls_key}: cannot use them ({_why(exc)})"
+            ) from None
+    return context
+
+
+def _why(exc: Exception) -> str:
+    return str(getattr(exc, "strerror", None) or getattr(exc, "reason", None) or type(exc).__name__)
 
 
 class FluentSink:
@@ -66,7 +120,9 @@ class FluentSink:
         shared_key: SecretStr | None = None,
         hostname: str | None = None,
     ) -> None:
-        self.host, self.port, self.require_ack = parse_fluent_url(url)
+        target = parse_fluent_url(url)
+        self.host, self.port, self.require_ack = target.host, target.port, target.require_ack
+        self.tls = target.tls
         self.url = f"fluent://{self.host}:{self.port}"
         self.retry_budget = retry_budget
         self.timeout = timeout
@@ -115,11 +171,17 @@ class FluentSink:
 
     def _connect(self) -> socket.socket:
         if self._socket is not None:
-            if not select.select([self._socket], [], [], 0)[0]:
+            if not self._poll(0):
                 return self._socket
             self._disconnect()  # a connection we wait on says something unasked: it is closing
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            try:
+                sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+            except ssl.SSLError as exc:
+                sock.close()
+                raise ConnectionError(f"TLS handshake failed: {exc.reason or exc}") from None
         self._socket = sock
         self._replies = msgpack.Unpacker(raw=True, max_buffer_size=MAX_HANDSHAKE_BYTES)
         if self.shared_key is not None:
@@ -129,9 +191,32 @@ class FluentSink:
                 handshake.check_pong(self._read_reply("PONG"))
             except TimeoutError:
                 raise ForwardAuthError("no handshake from the peer (does it have a shared key?)") from None
-        elif select.select([sock], [], [], UNASKED_HELO_WAIT)[0]:
+        elif self._poll(UNASKED_HELO_WAIT):
             raise _unexpected(self._read_reply())
         return sock
+
+    def _poll(self, wait: float) -> bool:
+        """Whether the peer sent something (or closed) within `wait` seconds. Over TLS, records that
+        carry no data (TLS 1.3 session tickets arrive after the handshake) do not count."""
+        sock = self._socket
+        assert sock is not None
+        if not isinstance(sock, ssl.SSLSocket):
+            return bool(select.select([sock], [], [], wait)[0])
+        deadline = time.monotonic() + wait
+        while not sock.pending():
+            if not select.select([sock], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                return False
+            sock.setblocking(False)
+            try:
+                data = sock.recv(4096)
+            except ssl.SSLWantReadError:
+                continue  # TLS records only: nothing for us yet
+            finally:
+                sock.settimeout(self.timeout)
+            if data:
+                self._replies.feed(data)
+            return True
+        return True
 
     def _read_reply(self, expected: str = "a reply") -> Any:
         assert self._socket is not None

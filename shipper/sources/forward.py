@@ -7,7 +7,11 @@ file or the spool), so a client that resends unacknowledged chunks loses nothing
 the same ids.
 
 Hardening, each a decision written down here:
-- Binds 127.0.0.1 unless a host is given; exposed without a key, it warns (`forward_settings`).
+- Binds 127.0.0.1 unless a host is given; exposed without a key or client certificates, it warns
+  (`forward_settings`).
+- With TLS, every connection is handshaken before anything else is read; a peer that speaks plain TCP,
+  offers no or a wrong client certificate, or stalls past `handshake_timeout` is counted and logged
+  (`forward_auth_failures`, with the peer and the TLS reason) and disconnected.
 - With a shared key (`forward_auth`), every connection starts with HELO; a peer that sends anything but
   a valid PING, or nothing within `handshake_timeout`, gets `PONG false` (if it spoke), no record
   accepted, and is disconnected. Each failure is counted and logged with the peer address and the
@@ -32,6 +36,7 @@ import contextlib
 import itertools
 import logging
 import queue
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,6 +65,26 @@ from shipper.sources.forward_throttle import PeerThrottle, Throttles
 
 READ_BYTES = 64 * 1024
 log = logging.getLogger("mlsiem.shipper.forward")
+
+
+def _tls_reason(exc: BaseException) -> str:
+    """What OpenSSL said, in one line (`HTTP_REQUEST`, `WRONG_VERSION_NUMBER`, `CERTIFICATE_REQUIRED`)."""
+    return str(getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__)
+
+
+class _TlsGate(asyncio.Protocol):
+    """A new connection of a TLS listener, held unread until the TLS handshake takes it over: bytes a
+    stream read first (the ClientHello) would never reach the handshake, which then hangs."""
+
+    def __init__(self, source: ForwardSource) -> None:
+        self.source = source
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.pause_reading()
+        task = asyncio.get_running_loop().create_task(self.source._start_tls(transport))
+        self.source._tasks.add(task)
+        task.add_done_callback(self.source._tasks.discard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +126,7 @@ class ForwardSource:
             self.settings.bytes_per_second,
             self.metrics.forward_throttled.inc,
         )
+        self._tls = self.settings.tls.server_context() if self.settings.tls is not None else None
         self._closed = threading.Event()
         self._tasks: set[asyncio.Task] = set()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="forward-server")
@@ -108,9 +134,11 @@ class ForwardSource:
 
     def _start(self) -> None:
         self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._serve, self.host, self.port, limit=READ_BYTES), self._loop
-        )
+        if self._tls is None:
+            listening = asyncio.start_server(self._serve, self.host, self.port, limit=READ_BYTES)
+        else:
+            listening = self._loop.create_server(lambda: _TlsGate(self), self.host, self.port)
+        future = asyncio.run_coroutine_threadsafe(listening, self._loop)
         try:
             self._server = future.result(timeout=10)
         except OSError as exc:
@@ -151,6 +179,35 @@ class ForwardSource:
             self._connections -= 1
             self._throttles.close(peer)
             writer.close()
+
+    async def _start_tls(self, transport: asyncio.Transport) -> None:
+        """The TLS handshake within the handshake timeout, then `_serve` on the decrypted stream; a
+        failed handshake is counted and logged with the peer and OpenSSL's reason."""
+        assert self._tls is not None
+        peername = transport.get_extra_info("peername")
+        peer = str(peername[0]) if isinstance(peername, tuple) else "local"
+        protocol = asyncio.StreamReaderProtocol(asyncio.StreamReader(limit=READ_BYTES), self._serve)
+        try:
+            secured = await self._loop.start_tls(
+                transport,
+                protocol,
+                self._tls,
+                server_side=True,
+                ssl_handshake_timeout=self.settings.handshake_timeout,
+            )
+        except (ssl.SSLError, OSError, TimeoutError) as exc:
+            transport.close()
+            if isinstance(exc, ssl.SSLEOFError | ConnectionResetError | BrokenPipeError):
+                return  # closed during the handshake: a probe, not a failed attempt
+            self.metrics.forward_auth_failures.inc()
+            timed_out = isinstance(exc, TimeoutError | ConnectionAbortedError)
+            reason = "no TLS handshake in time" if timed_out else _tls_reason(exc)
+            log.warning("forward: TLS handshake with %s failed: %s", peer, reason)
+            return
+        if secured is None:  # the connection closed as the handshake ended
+            transport.close()
+            return
+        protocol.connection_made(secured)  # starts `_serve` (start_tls leaves this to its caller)
 
     async def _handshake(
         self, peer: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

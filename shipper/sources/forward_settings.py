@@ -1,14 +1,21 @@
 """Configuration of the forward input: where it listens, its limits, its security, from `mlsiem ship`.
 
-Binding: 127.0.0.1 unless a host is given. A non-loopback address without a shared key is allowed (a
-sidecar or a pod network is a legitimate place for it, and Fluentd itself binds 0.0.0.0 without auth)
-but `exposure_warning` says so on stderr: anyone who can reach the port can write telemetry.
+Binding: 127.0.0.1 unless a host is given. A non-loopback address without a shared key or client
+certificates is allowed (a sidecar or a pod network is a legitimate place for it, and Fluentd itself
+binds 0.0.0.0 without auth) but `exposure_warning` says so on stderr: anyone who can reach the port can
+write telemetry.
+
+TLS (Fluentd's `<transport tls>`, Fluent Bit's `tls on`): a certificate and key make the input speak
+TLS 1.2+ only; a client CA also makes it ask every peer for a certificate that CA signed (mutual TLS,
+which authenticates peers as a shared key does). The handshake-timeout limit covers the TLS handshake.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import math
+import ssl
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -42,14 +49,62 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def exposure_warning(host: str, security: ForwardSecurity | None) -> str | None:
+class ForwardTls(BaseModel):
+    """The input's TLS: its certificate chain and key (PEM), and the CA of client certificates."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+
+    def server_context(self) -> ssl.SSLContext:
+        """A server context (TLS 1.2+); ConfigError naming the option when a file is unusable."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"--forward-tls-cert {self.cert_file} / --forward-tls-key {self.key_file}: cannot use them "
+                f"as a certificate and its private key ({_why(exc)})"
+            ) from None
+        if self.client_ca_file is not None:
+            try:
+                context.load_verify_locations(cafile=self.client_ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(
+                    f"--forward-tls-client-ca {self.client_ca_file}: not a readable PEM CA ({_why(exc)})"
+                ) from None
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+
+def forward_tls(cert: Path | None, key: Path | None, client_ca: Path | None) -> ForwardTls | None:
+    """`mlsiem ship`'s TLS options as settings (None: plain TCP); both or neither of cert and key."""
+    if cert is None and key is None:
+        if client_ca is not None:
+            raise ConfigError("--forward-tls-client-ca: client certificates need --forward-tls-cert/-key")
+        return None
+    if cert is None or key is None:
+        raise ConfigError("--forward-tls-cert and --forward-tls-key go together: give both")
+    return ForwardTls(cert_file=cert, key_file=key, client_ca_file=client_ca)
+
+
+def _why(exc: Exception) -> str:
+    """An OSError's or SSLError's reason, never file contents."""
+    return str(getattr(exc, "strerror", None) or getattr(exc, "reason", None) or type(exc).__name__)
+
+
+def exposure_warning(host: str, settings: ForwardSettings) -> str | None:
     """The warning for listening beyond this machine without authentication (None when fine)."""
-    if security is not None or is_loopback(host):
+    tls = settings.tls
+    if settings.security is not None or is_loopback(host) or (tls is not None and tls.client_ca_file):
         return None
     return (
         f"the forward input listens on {host} without authentication: anyone who can reach the port can "
-        "write telemetry. Set a shared key (--forward-shared-key-file or $MLSIEM_FORWARD_SHARED_KEY) "
-        "or listen on 127.0.0.1."
+        "write telemetry. Set a shared key (--forward-shared-key-file or $MLSIEM_FORWARD_SHARED_KEY), "
+        "require client certificates (--forward-tls-client-ca) or listen on 127.0.0.1."
     )
 
 
@@ -60,6 +115,7 @@ class ForwardSettings(BaseModel):
 
     limits: ForwardLimits = Field(default_factory=ForwardLimits)
     security: ForwardSecurity | None = None
+    tls: ForwardTls | None = None
     max_connections: int = Field(256, ge=1, le=100_000)
     handshake_timeout: float = Field(10.0, gt=0, le=600)
     events_per_second: float | None = Field(None, gt=0)
@@ -88,6 +144,7 @@ def settings_from_options(
     handshake_timeout: float = 10.0,
     rate_events: float | None = None,
     rate_mb: float | None = None,
+    tls: ForwardTls | None = None,
 ) -> ForwardSettings:
     """`mlsiem ship`'s forward options as settings; `ConfigError` naming the option when one is wrong.
 
@@ -108,6 +165,7 @@ def settings_from_options(
         "handshake_timeout": handshake_timeout,
         "events_per_second": rate_events,
         "bytes_per_second": None if rate_mb is None else rate_mb * MIB,
+        "tls": tls,
     }
     if users and shared_key is None:
         raise ConfigError("--forward-users-file: user authentication needs a shared key as well")

@@ -81,6 +81,16 @@ def test_a_document_that_is_not_a_valid_mlsiem_document_is_dead_lettered_with_th
     events, [rejected] = aggregator.normalize(orjson.dumps(broken), RELAY)
     assert not events and rejected.reason.startswith("ecs: not a valid mlsiem inference document")
     assert "surprise" in rejected.reason
+    for odd in ({**document["event"], "dataset": {"x": 1}}, {**document["event"], "dataset": ["x"]}):
+        events, [rejected] = aggregator.normalize(orjson.dumps({**document, "event": odd}), RELAY)
+        assert not events and not rejected.reason.startswith("internal error")
+    without_stream = {k: v for k, v in document.items() if k != "data_stream"}
+    [event], _ = aggregator.normalize(orjson.dumps(without_stream), RELAY)
+    assert event.document["data_stream"] == {
+        "type": "logs",
+        "dataset": "mlsiem.inference",
+        "namespace": "default",
+    }
     no_id = {**document, "event": {k: v for k, v in document["event"].items() if k != "id"}}
     events, [rejected] = aggregator.normalize(orjson.dumps(no_id), RELAY)
     assert not events and "event.id" in rejected.reason

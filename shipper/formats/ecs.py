@@ -32,7 +32,8 @@ DATASETS: Final[dict[str, EventKind]] = {"mlsiem.inference": "inference", "mlsie
 def claims(record: dict[str, Any]) -> bool:
     """Whether a record is a relayed mlsiem document (auto detection; by keys only)."""
     event = record.get("event")
-    return "ecs" in record and isinstance(event, dict) and event.get("dataset") in DATASETS
+    dataset = event.get("dataset") if isinstance(event, dict) else None
+    return "ecs" in record and isinstance(dataset, str) and dataset in DATASETS
 
 
 def convert(record: dict[str, Any], ctx: RecordContext) -> list[Draft]:
@@ -52,7 +53,9 @@ def convert(record: dict[str, Any], ctx: RecordContext) -> list[Draft]:
         )
         raise RecordError(f"not a valid mlsiem {kind} document: {problems}") from None
     document = dict(record)  # shallow copies of what changes: an SDK caller's dict stays as it was
-    document["data_stream"] = {**record["data_stream"], "namespace": ctx.namespace}
+    stream = record.get("data_stream")
+    stream = stream if isinstance(stream, dict) else {"type": "logs", "dataset": dataset}
+    document["data_stream"] = {**stream, "namespace": ctx.namespace}
     document["event"] = dict(event)
     if isinstance(record.get("labels"), dict):
         document["labels"] = dict(record["labels"])

@@ -302,7 +302,7 @@ class Normalizer:
             text = raw_text(raw)
             original = text if self._policy == "full" else redact(text)
         for index, draft in enumerate(drafts):
-            if draft.own_id is not None:
+            if draft.own_id:  # None or empty: the content id
                 event_id = usable_own_id(draft.own_id)
             else:
                 if base_id is None:

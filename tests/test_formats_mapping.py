@@ -10,6 +10,7 @@ import pytest
 from mlsiem.errors import ConfigError
 from shipper.formats.mapping_config import compile_path, load_mapping
 from shipper.normalizer import NormalizeConfig, Normalizer
+from shipper.records import Origin
 from tests.normalizing import MAPPINGS, assert_conforms, example_lines, normalize_lines, one
 
 
@@ -66,6 +67,16 @@ def test_classifier_mapping() -> None:
     assert failed["event"]["outcome"] == "failure" and failed["event"]["type"] == ["error"]
     assert failed["error"] == {"message": "model timeout after 30s"}
     assert "prediction" not in failed["mlsiem"]
+
+
+def test_an_empty_id_falls_back_to_the_content_id() -> None:
+    line = json.loads(example_lines("mappings/classifier.jsonl")[0])
+    normalizer = Normalizer(mapping_config("classifier.yaml"))
+    blank = json.dumps({**line, "request_id": ""})
+    [first], _ = normalizer.normalize(blank, Origin("file:x", 0))
+    [again], _ = normalizer.normalize(blank, Origin("file:x", 0))
+    assert first.event_id and first.event_id == again.event_id == first.document["event"]["id"]
+    assert first.event_id != line["request_id"]
 
 
 def test_auto_uses_the_mapping_for_lines_no_builtin_format_claims() -> None:

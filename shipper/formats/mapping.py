@@ -299,7 +299,8 @@ class MappingFormat:
         if "message" in doc.get("error", {}):
             doc["error"]["message"] = ctx.scrub(doc["error"]["message"])
         own = _first(self.own_id, record, elements) if self.own_id else None
-        return Draft(self.kind, as_str(own) if own is not None else None, doc, bad)
+        own_text = as_str(own) if own is not None else None
+        return Draft(self.kind, own_text or None, doc, bad)  # an empty id is no id: the content id is used
 
     def _features(
         self,

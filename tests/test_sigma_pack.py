@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from detections.sigma.atlas import Atlas, AtlasTable, technique_id_from_tag
 from detections.sigma.checks import check_pack
 from detections.sigma.convert import QueryBook, convert_pack
 from detections.sigma.docs_table import DOCS_FILE, docs_current, render, rules_table
-from detections.sigma.examples import load_examples
+from detections.sigma.examples import load_examples, to_document
 from detections.sigma.pack import PACK_ROOT, load_pack
 from mlsiem.ecs.fields import CASELESS_NORMALIZER, CASELESS_SUBFIELD, mapping_for
 from mlsiem.errors import ConfigError
@@ -302,6 +303,21 @@ def test_example_scenarios_timed_beyond_a_week_are_refused(pack_copy: Path) -> N
     _edit(examples, lambda d: d["scenarios"][0]["events"][0].__setitem__("at", 1e300))
     with pytest.raises(ConfigError, match=r"llm_prompt_injection_burst\.yaml"):
         load_examples(examples, correlation=True)
+
+
+def test_binary_and_set_values_in_a_rule_are_refused(pack_copy: Path) -> None:
+    rule = pack_copy / "rules" / "llm" / "llm_expensive_request.yml"
+    rule.write_text(rule.read_text().replace("references:\n", "references:\n- !!binary aGVsbG8=\n", 1))
+    with pytest.raises(ConfigError, match=r"llm_expensive_request\.yml: a !!binary value has no place"):
+        load_pack(pack_copy)
+
+
+def test_an_example_field_that_is_both_a_value_and_an_object_is_refused() -> None:
+    fields = {"gen_ai": "openai", "gen_ai.operation.name": "chat"}
+    with pytest.raises(ConfigError, match=r"gen_ai is a value and also the object of gen_ai\.operation"):
+        to_document("llm", fields, datetime(2026, 1, 1, tzinfo=UTC), "example:1")
+    with pytest.raises(ConfigError, match="is an object"):
+        to_document("llm", {"gen_ai.system": "x", "gen_ai": "y"}, datetime(2026, 1, 1, tzinfo=UTC), "e:2")
 
 
 # ------------------------------------------------------------------------------------------ offline

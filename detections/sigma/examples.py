@@ -80,13 +80,17 @@ def load_examples(path: Path, correlation: bool) -> DetectionExamples | Correlat
 
 
 def nest(dotted: dict[str, Any]) -> dict[str, Any]:
-    """`{"a.b": 1}` -> `{"a": {"b": 1}}`."""
+    """`{"a.b": 1}` -> `{"a": {"b": 1}}`; ValueError when a name is both a value and an object."""
     root: dict[str, Any] = {}
     for key, value in dotted.items():
-        parts = key.split(".")
+        parts = str(key).split(".")
         node = root
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"{'.'.join(parts[: depth + 1])} is a value and also the object of {key}")
+        if isinstance(node.get(parts[-1]), dict):
+            raise ValueError(f"{key} is an object (it has fields) and also a value")
         node[parts[-1]] = value
     return root
 
@@ -105,7 +109,7 @@ def to_document(category: str, fields: dict[str, Any], timestamp: datetime, labe
     model = PipelineEvent if category == "pipeline" else InferenceEvent
     try:
         return model.model_validate(nest(dotted)).to_document()
-    except ValidationError as exc:
+    except ValueError as exc:  # pydantic's ValidationError is one, and so are nest's
         raise ConfigError(f"example event {label} is not a valid {model.__name__}: {exc}") from None
 
 

@@ -166,8 +166,25 @@ def read_rule_documents(root: Path) -> RuleDocuments:
         documents = read_yaml(path, "Sigma rule file", max_bytes=MAX_FILE_BYTES, all_documents=True)
         if not all(isinstance(d, dict) for d in documents):
             raise ConfigError(f"Sigma rule file {path}: every YAML document must be a mapping (a rule)")
+        if odd := _non_text_value(documents):
+            raise ConfigError(f"Sigma rule file {path}: {odd} has no place in a rule (exports write JSON)")
         sources.append((path, documents))
     return sources
+
+
+def _non_text_value(value: Any) -> str | None:
+    """The first YAML value a JSON export cannot write (`!!binary` bytes, a `!!set`), or None."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, bytes | bytearray | set | frozenset):
+            return f"a {'!!binary' if isinstance(node, bytes | bytearray) else '!!set'} value"
+    return None
 
 
 def build_collection(root: Path, sources: RuleDocuments) -> SigmaCollection:

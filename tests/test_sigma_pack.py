@@ -15,6 +15,7 @@ import yaml
 from detections.sigma.atlas import Atlas, AtlasTable, technique_id_from_tag
 from detections.sigma.checks import check_pack
 from detections.sigma.convert import QueryBook, convert_pack
+from detections.sigma.correlate import CorrelationPlan
 from detections.sigma.docs_table import DOCS_FILE, docs_current, render, rules_table
 from detections.sigma.examples import load_examples, to_document
 from detections.sigma.pack import PACK_ROOT, load_pack
@@ -296,6 +297,23 @@ def test_a_field_mapping_without_fields_is_refused_naming_the_pipeline(pack_copy
     _edit(pipeline, lambda d: d["transformations"][0].__setitem__("mapping", None))
     with pytest.raises(ConfigError, match=r"mlsiem\.yaml: field_name_mapping needs a field `mapping`"):
         load_pack(pack_copy)
+
+
+@pytest.mark.parametrize("target", [5, True, {"a": 1}, [7]])
+def test_a_field_mapped_to_something_other_than_field_names_is_refused(pack_copy: Path, target) -> None:  # type: ignore[no-untyped-def]
+    pipeline = pack_copy / "pipelines" / "mlsiem.yaml"
+    _edit(pipeline, lambda d: d["transformations"][0]["mapping"].__setitem__("user", target))
+    with pytest.raises(ConfigError, match="is not a field name or a list of field names"):
+        load_pack(pack_copy)
+
+
+def test_a_correlation_condition_field_that_is_not_a_name_is_refused(pack_copy: Path) -> None:
+    burst = pack_copy / "correlations" / "llm_prompt_injection_burst.yml"
+    _edit(burst, lambda d: d["correlation"]["condition"].__setitem__("field", {"a": 1}))
+    pack = load_pack(pack_copy)
+    correlation = next(r for r in pack.correlations if r.name == "llm_prompt_injection_burst")
+    with pytest.raises(ConfigError, match="is not a field name"):
+        CorrelationPlan(pack, QueryBook(pack, "opensearch"), correlation, "default")
 
 
 def test_example_scenarios_timed_beyond_a_week_are_refused(pack_copy: Path) -> None:

@@ -91,6 +91,8 @@ class Pack:
 
     def ecs_field(self, sigma_field: str) -> str:
         """The ECS field behind a Sigma field name of the pack (for group-by and aggregations)."""
+        if not isinstance(sigma_field, str):
+            raise ConfigError(f"field {sigma_field!r} is not a field name (group-by and condition fields)")
         try:
             return self.field_map[sigma_field]
         except KeyError:
@@ -124,7 +126,8 @@ def _field_map(pipeline: ProcessingPipeline, path: Path) -> dict[str, str]:
             if not isinstance(transformation.mapping, dict):
                 raise ConfigError(f"processing pipeline {path}: field_name_mapping needs a field `mapping`")
             for source, target in transformation.mapping.items():
-                first = target if isinstance(target, str) else next(iter(target or []), None)
+                listed = target if isinstance(target, list) else []
+                first = target if isinstance(target, str) else next(iter(listed), None)
                 if not isinstance(source, str) or not isinstance(first, str):
                     raise ConfigError(
                         f"processing pipeline {path}: field mapping {source!r}: {target!r} "

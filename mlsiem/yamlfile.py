@@ -10,6 +10,9 @@ what `read_yaml` does instead (every problem is a ConfigError naming the file):
 - anchors and aliases that expand to more than `max_values` values (the "billion laughs" document is
   a few hundred bytes) or that refer to themselves: refused before any code walks the data, because
   every consumer would walk the expansion;
+- more than `MAX_NODES` values: building a node costs PyYAML's constructor microseconds, so 1 MiB of
+  `[[],[],...]` takes seconds. Every value but the first follows a `,` `:` `[` `{` `-` or a line
+  break, so their count bounds the values and is taken (at C speed) before parsing;
 - libyaml (the C loader) is used when present: an order of magnitude faster on large files than the
   pure-Python one, and it caps nesting depth itself.
 """
@@ -26,6 +29,8 @@ from mlsiem.errors import ConfigError
 MIB: Final = 1024 * 1024
 MAX_BYTES: Final = MIB
 MAX_VALUES: Final = 1_000_000
+MAX_NODES: Final = 100_000  # configuration holds hundreds; the ATLAS table a few thousand
+_SEPARATORS: Final = (",", ":", "[", "{", "-", "\n")
 _LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -73,6 +78,8 @@ def parse_yaml(
             ) from None
     else:
         text = data
+    if len(text) > MAX_NODES and sum(text.count(c) for c in _SEPARATORS) > MAX_NODES:
+        raise ConfigError(f"{label}: more than {MAX_NODES} values (by their separators); too many to load")
     try:
         if all_documents:
             loaded: Any = list(yaml.load_all(text, Loader=_LOADER))

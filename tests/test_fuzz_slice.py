@@ -122,6 +122,7 @@ HOSTILE_FILES = {
     "self-reference": b"kind: inference\ntimestamp: &a [ts, *a]\n",
     "deep nesting": b"kind: inference\ntimestamp: " + b"[" * 5000 + b"]" * 5000 + b"\n",
     "python object tag": b"kind: !!python/object/apply:os.system [true]\ntimestamp: ts\n",
+    "120,000 values": b"kind: inference\ntimestamp: ts\nx: [" + b"[]," * 120_000 + b"]\n",
     "larger than 1 MiB": b"kind: inference\ntimestamp: ts\ndescription: " + b"x" * (1024 * 1024) + b"\n",
 }
 

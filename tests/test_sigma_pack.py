@@ -330,6 +330,18 @@ def test_binary_and_set_values_in_a_rule_are_refused(pack_copy: Path) -> None:
         load_pack(pack_copy)
 
 
+def test_rule_values_longer_than_8192_characters_and_lists_over_2000_are_refused(pack_copy: Path) -> None:
+    rule = pack_copy / "rules" / "llm" / "llm_expensive_request.yml"
+    _edit(rule, lambda d: d.__setitem__("description", "x" * 8193))
+    with pytest.raises(ConfigError, match=r"a text of 8193 characters \(at most 8192"):
+        load_pack(pack_copy)
+    _edit(rule, lambda d: d.__setitem__("description", "x" * 8192))
+    load_pack(pack_copy)
+    _edit(rule, lambda d: d.__setitem__("falsepositives", ["x"] * 2001))
+    with pytest.raises(ConfigError, match=r"a list of 2001 values \(at most 2000\)"):
+        load_pack(pack_copy)
+
+
 def test_an_example_field_that_is_both_a_value_and_an_object_is_refused() -> None:
     fields = {"gen_ai": "openai", "gen_ai.operation.name": "chat"}
     with pytest.raises(ConfigError, match=r"gen_ai is a value and also the object of gen_ai\.operation"):

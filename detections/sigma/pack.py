@@ -36,6 +36,8 @@ Category = Literal["inference", "llm", "pipeline"]
 CATEGORIES: tuple[Category, ...] = ("inference", "llm", "pipeline")
 PRODUCT = "mlsiem"
 MAX_FILE_BYTES = MIB  # one rule or pipeline file; real ones are a few kB
+MAX_RULE_TEXT = 8192  # characters of one value in a rule (titles, descriptions, detection values)
+MAX_RULE_LIST = 2000  # values of one list in a rule (a detection field's alternatives, tags, ...)
 
 
 class PackConfig(BaseModel):
@@ -169,14 +171,17 @@ def read_rule_documents(root: Path) -> RuleDocuments:
         documents = read_yaml(path, "Sigma rule file", max_bytes=MAX_FILE_BYTES, all_documents=True)
         if not all(isinstance(d, dict) for d in documents):
             raise ConfigError(f"Sigma rule file {path}: every YAML document must be a mapping (a rule)")
-        if odd := _non_text_value(documents):
-            raise ConfigError(f"Sigma rule file {path}: {odd} has no place in a rule (exports write JSON)")
+        if odd := _unusable_value(documents):
+            raise ConfigError(f"Sigma rule file {path}: {odd} has no place in a rule")
         sources.append((path, documents))
     return sources
 
 
-def _non_text_value(value: Any) -> str | None:
-    """The first YAML value a JSON export cannot write (`!!binary` bytes, a `!!set`), or None."""
+def _unusable_value(value: Any) -> str | None:
+    """The first value of a rule that cannot be used, or None: `!!binary` bytes and `!!set`s (a JSON
+    export cannot write them), text over MAX_RULE_TEXT characters and lists over MAX_RULE_LIST values
+    (pySigma converts values one by one, character by character: 12,000 values or a 400 kB string
+    take seconds per conversion; real rules stay far below both)."""
     stack = [value]
     while stack:
         node = stack.pop()
@@ -184,7 +189,11 @@ def _non_text_value(value: Any) -> str | None:
             stack.extend(node.keys())
             stack.extend(node.values())
         elif isinstance(node, list):
+            if len(node) > MAX_RULE_LIST:
+                return f"a list of {len(node)} values (at most {MAX_RULE_LIST})"
             stack.extend(node)
+        elif isinstance(node, str) and len(node) > MAX_RULE_TEXT:
+            return f"a text of {len(node)} characters (at most {MAX_RULE_TEXT}: {node[:40]!r}...)"
         elif isinstance(node, bytes | bytearray | set | frozenset):
             return f"a {'!!binary' if isinstance(node, bytes | bytearray) else '!!set'} value"
     return None

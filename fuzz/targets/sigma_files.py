@@ -122,8 +122,14 @@ class _ParsedOnce:
 
 
 READER = _ParsedOnce(read_yaml)
-for _module in (detections.sigma.pack, detections.sigma.atlas, detections.sigma.examples):
-    _module.read_yaml = READER  # type: ignore[attr-defined]
+LOADERS = (detections.sigma.pack, detections.sigma.atlas, detections.sigma.examples)
+
+
+def _use_reader(reader: Callable[..., Any]) -> None:
+    """Swap the loaders' `read_yaml` (only while an input runs: other code in the process, such as
+    the tests around the CI slice, must read files afresh)."""
+    for module in LOADERS:
+        module.read_yaml = reader  # type: ignore[attr-defined]
 
 
 def _refused(message: str) -> None:
@@ -171,10 +177,12 @@ def fuzz_one(data: bytes) -> None:
     path = ROOT / slot
     path.write_bytes(data[1:])
     READER.fuzzed = path
+    _use_reader(READER)
     try:
         _run_pack(export=data[0] % len(SLOTS) < EXAMPLE_SLOTS[0] and zlib.crc32(data) % 2 == 0)
     finally:
         READER.fuzzed = None
+        _use_reader(read_yaml)
         if slot == SLOTS[0]:
             path.unlink()
         else:

@@ -38,6 +38,7 @@ from mlsiem.errors import ConfigError
 from shipper.records import Normalized
 from shipper.sinks.base import SendResult, SinkUnavailable
 from shipper.sources.forward_auth import MAX_HANDSHAKE_BYTES, ClientHandshake, ForwardAuthError
+from shipper.sources.forward_settings import tls_reason
 
 log = logging.getLogger("mlsiem.shipper.fluent")
 UNASKED_HELO_WAIT = 0.1  # without a key: how long to look for a HELO that says the peer wants one
@@ -93,20 +94,18 @@ def _client_context(
     try:
         context = ssl.create_default_context(cafile=tls_ca)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"--output {url!r}: tls_ca {tls_ca}: not a readable PEM CA ({_why(exc)})") from None
+        why = tls_reason(exc)
+        raise ConfigError(f"--output {url!r}: tls_ca {tls_ca}: not a readable PEM CA ({why})") from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if tls_cert is not None:
         try:
             context.load_cert_chain(tls_cert, tls_key)
         except (OSError, ssl.SSLError) as exc:
+            why = tls_reason(exc)
             raise ConfigError(
-                f"--output {url!r}: tls_cert {tls_cert} / tls_key {tls_key}: cannot use them ({_why(exc)})"
+                f"--output {url!r}: tls_cert {tls_cert} / tls_key {tls_key}: cannot use them ({why})"
             ) from None
     return context
-
-
-def _why(exc: Exception) -> str:
-    return str(getattr(exc, "strerror", None) or getattr(exc, "reason", None) or type(exc).__name__)
 
 
 class FluentSink:

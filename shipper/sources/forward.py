@@ -60,16 +60,11 @@ from shipper.sources.forward_protocol import (
     MessageTooLarge,
     new_unpacker,
 )
-from shipper.sources.forward_settings import ForwardSettings, parse_listen_url
+from shipper.sources.forward_settings import ForwardSettings, parse_listen_url, tls_reason
 from shipper.sources.forward_throttle import PeerThrottle, Throttles
 
 READ_BYTES = 64 * 1024
 log = logging.getLogger("mlsiem.shipper.forward")
-
-
-def _tls_reason(exc: BaseException) -> str:
-    """What OpenSSL said, in one line (`HTTP_REQUEST`, `WRONG_VERSION_NUMBER`, `CERTIFICATE_REQUIRED`)."""
-    return str(getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__)
 
 
 class _TlsGate(asyncio.Protocol):
@@ -201,7 +196,7 @@ class ForwardSource:
                 return  # closed during the handshake: a probe, not a failed attempt
             self.metrics.forward_auth_failures.inc()
             timed_out = isinstance(exc, TimeoutError | ConnectionAbortedError)
-            reason = "no TLS handshake in time" if timed_out else _tls_reason(exc)
+            reason = "no TLS handshake in time" if timed_out else tls_reason(exc)
             log.warning("forward: TLS handshake with %s failed: %s", peer, reason)
             return
         if secured is None:  # the connection closed as the handshake ended

@@ -67,14 +67,15 @@ class ForwardTls(BaseModel):
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(
                 f"--forward-tls-cert {self.cert_file} / --forward-tls-key {self.key_file}: cannot use them "
-                f"as a certificate and its private key ({_why(exc)})"
+                f"as a certificate and its private key ({tls_reason(exc)})"
             ) from None
         if self.client_ca_file is not None:
             try:
                 context.load_verify_locations(cafile=self.client_ca_file)
             except (OSError, ssl.SSLError) as exc:
+                why = tls_reason(exc)
                 raise ConfigError(
-                    f"--forward-tls-client-ca {self.client_ca_file}: not a readable PEM CA ({_why(exc)})"
+                    f"--forward-tls-client-ca {self.client_ca_file}: not a readable PEM CA ({why})"
                 ) from None
             context.verify_mode = ssl.CERT_REQUIRED
         return context
@@ -91,9 +92,10 @@ def forward_tls(cert: Path | None, key: Path | None, client_ca: Path | None) -> 
     return ForwardTls(cert_file=cert, key_file=key, client_ca_file=client_ca)
 
 
-def _why(exc: Exception) -> str:
-    """An OSError's or SSLError's reason, never file contents."""
-    return str(getattr(exc, "strerror", None) or getattr(exc, "reason", None) or type(exc).__name__)
+def tls_reason(exc: BaseException) -> str:
+    """What OpenSSL or the OS said, in one line (`WRONG_VERSION_NUMBER`, `PEM_LIB`, `No such file or
+    directory`), never file contents."""
+    return str(getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__)
 
 
 def exposure_warning(host: str, settings: ForwardSettings) -> str | None:

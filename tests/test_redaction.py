@@ -185,6 +185,38 @@ def test_each_kind_is_named() -> None:
     assert redact("4111 1111 1111 1112") == "[REDACTED:phone_number]"  # no card (Luhn), still redacted
 
 
+def textbook_luhn(number: str) -> bool:
+    """Luhn as the standard states it: double every second digit from the right, sum the digits."""
+    total = 0
+    for position, digit in enumerate(int(d) for d in reversed(number)):
+        total += sum(divmod(digit * 2, 10)) if position % 2 else digit
+    return total % 10 == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(number=chars(string.digits, 1, 25))
+def test_luhn_check_is_the_textbook_one(number: str) -> None:
+    assert luhn_valid(number) == textbook_luhn(number)
+    assert luhn_valid("4111111111111111") and luhn_valid("378282246310005")
+    assert not luhn_valid("4111111111111112")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    card=card_numbers(),
+    before=st.lists(chars(string.digits, 1, 4), max_size=6),
+    after=st.lists(chars(string.digits, 1, 4), max_size=6),
+    separator=st.sampled_from([" ", "-"]),
+)
+def test_a_card_glued_to_other_digit_groups_is_found(
+    card: str, before: list[str], after: list[str], separator: str
+) -> None:
+    text = separator.join([*before, card, *after])
+    redacted = redact(f"paid with {text} today")
+    assert card.replace(" ", "").replace("-", "") not in redacted.replace(" ", "").replace("-", "")
+    assert card not in redacted
+
+
 # ------------------------------------------------------------------------- every kind, and near misses
 
 # One realistic text per secret kind, the secret in it, and the redacted text expected.

@@ -49,16 +49,15 @@ _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _YEAR_RANGE = re.compile(r"(?:19|20)\d\d ?[-/] ?(?:19|20)\d\d")
 
 
+_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")  # a digit doubled, its two digits summed
+
+
 def luhn_valid(digits: str) -> bool:
-    """The Luhn checksum every payment card number satisfies."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if position % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
+    """The Luhn checksum every payment card number satisfies (`digits`: ASCII digits only, as the
+    number runs are). Byte slices and a translation table, summed in C: a digit-dense text asks this
+    for many candidate runs, and a per-digit Python loop was most of redaction's time there."""
+    backwards = digits[::-1].encode()
+    total = sum(backwards[0::2]) + sum(backwards[1::2].translate(_DOUBLED)) - 48 * len(backwards)
     return total % 10 == 0
 
 
@@ -82,14 +81,21 @@ def _card_text(text: str) -> str:
         return _PHONE_ONLY.sub(_phone_match, text)
     if len(digits) <= 19 and luhn_valid(digits):
         return "[REDACTED:card_number]"
-    starts = [0] + [i + 1 for i, c in enumerate(text) if c in " -"]
-    ends = [i for i, c in enumerate(text) if c in " -"] + [len(text)]
-    for start in starts:
-        for end in reversed(ends):
-            if end <= start:
+    separators = [i for i, c in enumerate(text) if c in " -"]
+    starts = [0] + [i + 1 for i in separators]
+    ends = [*separators, len(text)]
+    # digits_before[k]: digits in text[:ends[k]] (between two separators there are only digits)
+    digits_before = [end - k for k, end in enumerate(ends)]
+    for first, start in enumerate(starts):
+        before_start = start - first
+        for k in range(len(ends) - 1, first - 1, -1):
+            count = digits_before[k] - before_start
+            if count < 13:
                 break
-            part = text[start:end].replace(" ", "").replace("-", "")
-            if 13 <= len(part) <= 19 and luhn_valid(part):
+            if count > 19:
+                continue
+            end = ends[k]
+            if luhn_valid(text[start:end].replace(" ", "").replace("-", "")):
                 return _card_text(text[:start]) + "[REDACTED:card_number]" + _card_text(text[end:])
     return _PHONE_ONLY.sub(_phone_match, text)
 

@@ -31,6 +31,17 @@ DEFAULT_DEAD_LETTER = "mlsiem-dead-letter.ndjson"
 _SHOWN_REJECTIONS = 5
 _OPTION_NAMES = {"format": "--format", "mapping_file": "--mapping", "content_policy": "--content-policy"}
 
+# How records are read, shared with `mlsiem ship`.
+FormatOption = Annotated[
+    str, typer.Option("--format", help="auto | native | otlp | litellm | mapping | ecs.")
+]
+MappingOption = Annotated[
+    Path | None, typer.Option("--mapping", help="YAML field mapping for other JSON logs (KServe, ...).")
+]
+ContentPolicyOption = Annotated[
+    str, typer.Option("--content-policy", help="Prompts/completions: full | redacted | hash | none.")
+]
+
 # The input limits, shared with `mlsiem ship` (what each does: shipper.normalize.limits).
 MaxLineBytesOption = Annotated[
     int, typer.Option("--max-line-bytes", help="Longest record in bytes; longer ones are dead-lettered.")
@@ -91,15 +102,9 @@ def _lines(handle: IO[bytes]) -> Iterator[tuple[int, int, bytes]]:
 
 def normalize(
     files: Annotated[list[str], typer.Argument(help="Files to read; - reads standard input.")],
-    input_format: Annotated[
-        str, typer.Option("--format", help="auto | native | otlp | litellm | mapping | ecs (default auto).")
-    ] = "auto",
-    mapping: Annotated[
-        Path | None, typer.Option("--mapping", help="YAML mapping for other JSON logs (KServe, ...).")
-    ] = None,
-    content_policy: Annotated[
-        str, typer.Option("--content-policy", help="Prompts/completions: full | redacted | hash | none.")
-    ] = "redacted",
+    input_format: FormatOption = "auto",
+    mapping: MappingOption = None,
+    content_policy: ContentPolicyOption = "redacted",
     dead_letter: Annotated[
         Path, typer.Option("--dead-letter", help="Where rejected lines go, with their reason.")
     ] = Path(DEFAULT_DEAD_LETTER),

@@ -24,6 +24,9 @@ from mlsiem.cli.common import (
     print_json,
 )
 from mlsiem.cli.normalize_cmd import (
+    ContentPolicyOption,
+    FormatOption,
+    MappingOption,
     MaxDepthOption,
     MaxFeaturesOption,
     MaxFieldsOption,
@@ -99,15 +102,9 @@ def _sink(
 
 def ship(
     paths: Annotated[list[str] | None, typer.Argument(help="Files or globs to read, or - for stdin.")] = None,
-    fmt: Annotated[
-        str, typer.Option("--format", help="auto | native | otlp | litellm | mapping | ecs")
-    ] = "auto",
-    mapping: Annotated[
-        Path | None, typer.Option("--mapping", help="YAML field mapping (--format mapping).")
-    ] = None,
-    content_policy: Annotated[
-        str, typer.Option("--content-policy", help="Prompts/completions: full | redacted | hash | none.")
-    ] = "redacted",
+    fmt: FormatOption = "auto",
+    mapping: MappingOption = None,
+    content_policy: ContentPolicyOption = "redacted",
     max_line_bytes: MaxLineBytesOption = 1 << 20,
     max_depth: MaxDepthOption = 64,
     max_fields: MaxFieldsOption = 1000,

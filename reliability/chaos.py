@@ -53,6 +53,7 @@ from shipper.sources.files import FileSource
 from shipper.sources.registry import Registry
 
 NAMESPACE = "chaos"
+INJECTION_RULE_ID = "ea0f24bd-20ec-4224-940f-97e7c083f0e0"  # llm_prompt_injection_direct: one hit per attempt
 FAULT_FRACTIONS = (0.10, 0.25, 0.40, 0.60)  # of the events written when each fault is injected
 GATE_LEAD = 0.05  # how far the writer may run past a fault's point before the fault happens
 
@@ -68,6 +69,9 @@ class ChaosPlan:
     outage_seconds: float = 8.0
     detector_every: str = "3s"
     detector_window: str = "20s"  # buckets of half of it: at least 10 s
+    # How long after its end a window is judged: events shipped later than that are not examined (see
+    # docs/reliability.md). Above the longest catch-up time, every injection attempt must be alerted.
+    detector_delay: str = "20s"
     injection_every: int = 2000
     timeout: float = 3600.0  # the whole run, hard bound
 
@@ -95,6 +99,8 @@ class ChaosReport:
     dead_lettered: int = 0
     alerts: int = 0
     duplicate_alerts: int = 0
+    injections: int = 0  # prompt-injection attempts written
+    injections_alerted: int = 0  # summed evidence counts of the direct-injection rule's alerts
     detector_runs_failed: int = 0
     spool_peak_mb: float = 0.0
     spool_full_seen: bool = False
@@ -114,6 +120,7 @@ class ChaosReport:
             and self.dead_lettered == 0
             and self.duplicate_alerts == 0
             and self.alerts > 0
+            and 0 < self.injections_alerted <= self.injections
             and self.spool_full_seen
             and self.shipper_exit_code == 0
             and self.detector_exit_code == 0
@@ -173,11 +180,12 @@ class ChaosRun:
         config = self.workdir / "detect.yaml"
         window = _seconds(self.plan.detector_window)
         # Suppression as long as a window: every window with a hit makes a new alert, so a re-run of a
-        # window (after a failed run) that wrote a second alert would show up as a duplicate. A delay of
-        # one window lets events held up by a shipper restart count in their window.
+        # window (after a failed run) that wrote a second alert would show up as a duplicate, and one
+        # that counted its events twice would show in `injections_alerted`. The delay lets events held
+        # up by a fault count in their window.
         config.write_text(
             f"window: {window:.0f}s\nbucket: {window / 2:.0f}s\nsuppression: {window:.0f}s\n"
-            f"delay: {window:.0f}s\n"
+            f"delay: {_seconds(self.plan.detector_delay):.0f}s\n"
         )
         self.detector = mlsiem_process(
             self.home,
@@ -335,7 +343,9 @@ class ChaosRun:
             self.sampler.stopping.set()
             assert self.shipper is not None
             self.report.shipper_exit_code = signal_group(self.shipper, signal.SIGTERM)
-            time.sleep(2 * _seconds(self.plan.detector_window))  # the last windows get their detector run
+            # The last window is judged `delay` after it closed, on the detector's next tick.
+            window, every = _seconds(self.plan.detector_window), _seconds(self.plan.detector_every)
+            time.sleep(window + _seconds(self.plan.detector_delay) + 2 * every + 5)
             assert self.detector is not None
             self.report.detector_exit_code = signal_group(self.detector, signal.SIGTERM)
             self.verify()
@@ -366,9 +376,16 @@ class ChaosRun:
         report.dead_lettered = len(dead.read_bytes().splitlines()) if dead.exists() else 0
         alias = alerts_alias(NAMESPACE)
         self._client.refresh(alias)
-        hits = self._client.search(alias, {"size": 10_000, "_source": ["event.id"]})["hits"]["hits"]
+        fields = ["event.id", "rule.id", "mlsiem.evidence.event_count"]
+        hits = self._client.search(alias, {"size": 10_000, "_source": fields})["hits"]["hits"]
         report.alerts = len(hits)
         report.duplicate_alerts = len(hits) - len({h["_source"]["event"]["id"] for h in hits})
+        report.injections = len(range(0, report.written, self.plan.injection_every))
+        report.injections_alerted = sum(
+            h["_source"].get("mlsiem", {}).get("evidence", {}).get("event_count") or 0
+            for h in hits
+            if h["_source"].get("rule", {}).get("id") == INJECTION_RULE_ID
+        )
         failed = (self.home / "detector.err").read_text(errors="replace").count("detector run failed")
         report.detector_runs_failed = failed
         report.shipper_memory = self.sampler.summary()
@@ -400,10 +417,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rate", type=float, default=5000.0, help="lines/s the writer appends")
     parser.add_argument("--rotate-every", type=int, default=100_000)
+    parser.add_argument(
+        "--detector-delay", default=ChaosPlan.detector_delay, help="how long after its end a window is judged"
+    )
     parser.add_argument("--workdir", type=Path, help="keep the run's files here (default: a temp dir)")
     parser.add_argument("--json", type=Path, help="write the report here")
     args = parser.parse_args(argv)
-    plan = ChaosPlan(events=args.events, rate=args.rate, rotate_every=args.rotate_every)
+    plan = ChaosPlan(
+        events=args.events, rate=args.rate, rotate_every=args.rotate_every, detector_delay=args.detector_delay
+    )
     with tempfile.TemporaryDirectory(prefix="mlsiem-chaos-") as scratch:
         report = ChaosRun(plan, args.workdir or Path(scratch)).run()
     text = json.dumps({**asdict(report), "passed": report.passed}, indent=2)

@@ -30,6 +30,8 @@ def test_chaos_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     assert report.spool_full_seen, "the spool never reached its limit: the fault was not injected"
     assert report.alerts > 0, "the detector job raised no alert: duplicates could not have been seen"
     assert report.duplicate_alerts == 0
+    # Every attempt is one matching event: an alert that counted a window twice would overshoot.
+    assert 0 < report.injections_alerted <= report.injections == 10, report
     assert report.shipper_exit_code == 0 and report.detector_exit_code == 0
     assert report.shipper_memory["flat"], report.shipper_memory
     assert all(f.caught_up_s is not None for f in report.faults), report.faults

@@ -123,6 +123,7 @@ HOSTILE_FILES = {
     "deep nesting": b"kind: inference\ntimestamp: " + b"[" * 5000 + b"]" * 5000 + b"\n",
     "python object tag": b"kind: !!python/object/apply:os.system [true]\ntimestamp: ts\n",
     "120,000 values": b"kind: inference\ntimestamp: ts\nx: [" + b"[]," * 120_000 + b"]\n",
+    "25,000 one-key mappings": b"kind: inference\ntimestamp: ts\nx:\n" + b"  - name: s\n" * 25_000,
     "larger than 1 MiB": b"kind: inference\ntimestamp: ts\ndescription: " + b"x" * (1024 * 1024) + b"\n",
 }
 

@@ -17,16 +17,12 @@ from mlsiem.errors import EngineError
 from mlsiem.indices import BASELINES_INDEX, STATE_INDEX, alerts_alias, alerts_first_index, data_streams
 from mlsiem.templates import (
     BASELINES_MAPPING,
-    INGEST_PIPELINE,
-    INGESTED_STREAMS,
     STATE_MAPPING,
-    STREAMS,
     TEMPLATE_VERSION,
     SetupConfig,
     Template,
     build_templates,
     fingerprint,
-    ingest_pipeline,
     lifecycle_policies,
 )
 
@@ -68,17 +64,6 @@ def _ensure_template(engine: Engine, template: Template) -> str:
     return "updated" if stored else "created"
 
 
-def _ensure_ingest_pipeline(engine: Engine) -> str:
-    path = f"/_ingest/pipeline/{INGEST_PIPELINE}"
-    ours = ingest_pipeline()
-    stored = engine.request("GET", path, what=f"get ingest pipeline {INGEST_PIPELINE}", ignore=(404,))
-    current = (stored or {}).get(INGEST_PIPELINE)
-    if current and current.get("version") == ours["version"]:
-        return "unchanged"
-    engine.request("PUT", path, body=ours, what=f"put ingest pipeline {INGEST_PIPELINE}")
-    return "updated" if current else "created"
-
-
 def _apply_mapping(engine: Engine, target: str, mapping: dict[str, Any], rollover: bool) -> str:
     """Bring a live index or data stream up to a changed mapping; roll over when the engine refuses."""
     body = {k: v for k, v in mapping.items() if k in ("properties", "dynamic_templates", "dynamic")}
@@ -92,15 +77,6 @@ def _apply_mapping(engine: Engine, target: str, mapping: dict[str, Any], rollove
         return "rolled-over"
 
 
-def _apply_final_pipeline(engine: Engine, stream: str) -> None:
-    engine.request(
-        "PUT",
-        f"/{stream}/_settings",
-        body={"index": {"final_pipeline": INGEST_PIPELINE}},
-        what=f"set the final pipeline of {stream}",
-    )
-
-
 def run_setup(engine: Engine, cfg: SetupConfig | None = None) -> list[SetupAction]:
     cfg = cfg or SetupConfig()
     actions: list[SetupAction] = []
@@ -111,9 +87,6 @@ def run_setup(engine: Engine, cfg: SetupConfig | None = None) -> list[SetupActio
         else:
             action = "skipped"  # a bare OpenSearch node without the ISM plugin (the local engine)
         actions.append(SetupAction("lifecycle policy", policy.name, action))
-
-    # Before the templates that name it: a document indexed in between would fail on a missing pipeline.
-    actions.append(SetupAction("ingest pipeline", INGEST_PIPELINE, _ensure_ingest_pipeline(engine)))
 
     changed_kinds: set[str] = set()
     for template in build_templates(cfg, engine.lifecycle_index_settings if has_lifecycle else None):
@@ -131,11 +104,6 @@ def run_setup(engine: Engine, cfg: SetupConfig | None = None) -> list[SetupActio
             actions.append(
                 SetupAction("data stream", stream, _apply_mapping(engine, stream, mapping_for(kind), True))
             )
-            if kind in INGESTED_STREAMS:
-                _apply_final_pipeline(engine, stream)
-        elif kind in INGESTED_STREAMS and STREAMS[kind][0] in changed_kinds:
-            _apply_final_pipeline(engine, stream)  # a stream made by an older release: its live indices too
-            actions.append(SetupAction("data stream", stream, "updated"))
         else:
             actions.append(SetupAction("data stream", stream, "unchanged"))
 

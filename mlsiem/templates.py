@@ -19,19 +19,12 @@ from mlsiem.ecs.fields import mapping_for
 from mlsiem.indices import BASELINES_INDEX, STATE_INDEX, alerts_alias, check_namespace
 from mlsiem.lifecycle import LifecyclePolicy
 
-TEMPLATE_VERSION = 3  # bump when a body changes meaningfully; setup then updates in place
+TEMPLATE_VERSION = 2  # bump when a body changes meaningfully; setup then updates in place
 TEMPLATE_PRIORITY = 200
 LOWERCASE_NORMALIZER = "mlsiem_lowercase"
 # Component templates are validated on their own, so every mappings component that uses the normalizer
 # carries its definition too (the composed index gets one, identical copy).
 ANALYSIS: dict[str, Any] = {"normalizer": {LOWERCASE_NORMALIZER: {"type": "custom", "filter": ["lowercase"]}}}
-
-# The final pipeline of the event streams: `event.ingested` is when the engine took the event (ECS), set
-# here because only the engine knows; the shipper's documents stay the same on every re-send, so their
-# ids dedupe. A final pipeline runs even when a client names another pipeline. `ingested - @timestamp`
-# is the delivery lag, which tells how large the detector's `delay` must be.
-INGEST_PIPELINE = "mlsiem-ingested"
-INGESTED_STREAMS = ("inference", "pipeline")
 
 # document kind -> (index template name, index pattern, lifecycle policy) for the data streams
 STREAMS: dict[str, tuple[str, str, str]] = {
@@ -178,17 +171,6 @@ def lifecycle_policies(cfg: SetupConfig) -> list[LifecyclePolicy]:
     ]
 
 
-def ingest_pipeline() -> dict[str, Any]:
-    """The body of the `INGEST_PIPELINE`; its fingerprint (in `version`) keeps setup idempotent."""
-    body: dict[str, Any] = {
-        "description": "mlsiem: event.ingested is when the engine took the event",
-        "processors": [
-            {"set": {"field": "event.ingested", "value": "{{{_ingest.timestamp}}}", "tag": "mlsiem-ingested"}}
-        ],
-    }
-    return {**body, "version": int(fingerprint(body)[:7], 16)}
-
-
 LifecycleSettings = Callable[[str, str | None], dict[str, str]]
 
 
@@ -209,15 +191,12 @@ def build_templates(cfg: SetupConfig, lifecycle_settings: LifecycleSettings | No
 
     indexes = []
     for kind, (name, pattern, policy) in STREAMS.items():
-        template = attach(policy)
-        if kind in INGESTED_STREAMS:
-            template.setdefault("settings", {})["index.final_pipeline"] = INGEST_PIPELINE
         body = {
             "index_patterns": [pattern],
             "data_stream": {},
             "priority": TEMPLATE_PRIORITY,
             "composed_of": ["mlsiem-settings", f"mlsiem-{kind}-mappings"],
-            "template": template,
+            "template": attach(policy),
             "version": TEMPLATE_VERSION,
         }
         indexes.append(Template("index", name, _stamped(body)))

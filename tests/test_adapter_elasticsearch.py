@@ -67,8 +67,6 @@ class ElasticsearchWire:
         stored = self.stored[path]
         if path.startswith("/_ilm/policy/"):
             return 200, self.headers, json.dumps({name: {"version": 1, "policy": stored["policy"]}})
-        if path.startswith("/_ingest/pipeline/"):
-            return 200, self.headers, json.dumps({name: stored})
         kind = "component" if path.startswith("/_component_template/") else "index"
         item = {"name": name, f"{kind}_template": stored}
         return 200, self.headers, json.dumps({f"{kind}_templates": [item]})
@@ -110,14 +108,7 @@ def test_setup_sends_ilm_policies_and_templates_then_is_idempotent() -> None:
     inference = templates["/_index_template/logs-mlsiem.inference"]
     assert inference["priority"] == TEMPLATE_PRIORITY > 100
     assert inference["data_stream"] == {}
-    assert inference["template"]["settings"] == {
-        "index.lifecycle.name": "mlsiem-logs",
-        "index.final_pipeline": "mlsiem-ingested",
-    }
-    pipeline = wire.sent("PUT", "/_ingest/pipeline/")["/_ingest/pipeline/mlsiem-ingested"]
-    assert pipeline["processors"] == [
-        {"set": {"field": "event.ingested", "value": "{{{_ingest.timestamp}}}", "tag": "mlsiem-ingested"}}
-    ]
+    assert inference["template"]["settings"] == {"index.lifecycle.name": "mlsiem-logs"}
     alerts = templates["/_index_template/mlsiem-alerts-default"]
     assert alerts["template"]["settings"]["index.lifecycle.rollover_alias"] == "mlsiem-alerts-default"
     assert "/_data_stream/logs-mlsiem.inference-default" in wire.sent("PUT", "/_data_stream/")

@@ -68,9 +68,7 @@ def test_every_format_round_trips_with_the_right_types(engine: Engine, namespace
             "hits"
         ]
         assert [hit["_id"] for hit in hits] == [event.event_id]
-        stored = hits[0]["_source"]
-        assert stored["event"].pop("ingested")  # stamped by the engine's final pipeline
-        assert stored == event.document
+        assert hits[0]["_source"] == event.document
 
     types = field_types(
         engine,

@@ -19,7 +19,6 @@ import org.opensearch.node.InternalSettingsPreparer;
 import org.opensearch.node.Node;
 import org.opensearch.painless.PainlessPlugin;
 import org.opensearch.plugins.Plugin;
-import org.opensearch.script.mustache.MustachePlugin;
 import org.opensearch.transport.Netty4Plugin;
 
 /**
@@ -37,8 +36,7 @@ public final class LocalNode {
         CommonAnalysisPlugin.class,
         MapperExtrasPlugin.class,
         ReindexPlugin.class,
-        IngestCommonPlugin.class,
-        MustachePlugin.class
+        IngestCommonPlugin.class
     );
 
     /** Node's constructor that takes classpath plugins is protected; this subclass opens it. */

@@ -5,7 +5,7 @@ the shipper must do more); the tests prove that every document the formats produ
 `mlsiem.ecs.InferenceEvent` / `PipelineEvent`. Decisions that hold for every format:
 
 - `event.ingested` is NOT set here: it would make the same record normalize to a different document
-  each time. The sink or an ingest pipeline stamps it at delivery.
+  each time. An ingest pipeline in the cluster may stamp it (docs/formats.md says why setup does not).
 - A field whose raw value has the wrong type is left out (the event is kept) and its name is listed in
   `labels.malformed_fields`, so the gap is visible and searchable.
 - Feature maps keep numbers as numbers, strings as strings and booleans as booleans (the index maps a

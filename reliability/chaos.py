@@ -34,9 +34,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from detections.sigma.pack import PACK_ROOT
 from mlsiem.adapter import Engine
 from mlsiem.indices import alerts_alias, inference_stream
 from mlsiem.local_engine import LocalEngine, free_port
+from mlsiem.yamlfile import read_yaml
 from reliability.harness import (
     RotatingWriter,
     RssSampler,
@@ -53,7 +55,8 @@ from shipper.sources.files import FileSource
 from shipper.sources.registry import Registry
 
 NAMESPACE = "chaos"
-INJECTION_RULE_ID = "ea0f24bd-20ec-4224-940f-97e7c083f0e0"  # llm_prompt_injection_direct: one hit per attempt
+# The rule every injection attempt matches once; its id is read from the pack, not copied here.
+INJECTION_RULE = PACK_ROOT / "rules" / "llm" / "llm_prompt_injection_direct.yml"
 FAULT_FRACTIONS = (0.10, 0.25, 0.40, 0.60)  # of the events written when each fault is injected
 GATE_LEAD = 0.05  # how far the writer may run past a fault's point before the fault happens
 
@@ -381,10 +384,11 @@ class ChaosRun:
         report.alerts = len(hits)
         report.duplicate_alerts = len(hits) - len({h["_source"]["event"]["id"] for h in hits})
         report.injections = len(range(0, report.written, self.plan.injection_every))
+        rule_id = read_yaml(INJECTION_RULE, "Sigma rule file")["id"]
         report.injections_alerted = sum(
             h["_source"].get("mlsiem", {}).get("evidence", {}).get("event_count") or 0
             for h in hits
-            if h["_source"].get("rule", {}).get("id") == INJECTION_RULE_ID
+            if h["_source"].get("rule", {}).get("id") == rule_id
         )
         failed = (self.home / "detector.err").read_text(errors="replace").count("detector run failed")
         report.detector_runs_failed = failed

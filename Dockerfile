@@ -7,6 +7,8 @@ COPY shipper ./shipper
 COPY detections ./detections
 COPY sigma_rules ./sigma_rules
 COPY dashboards ./dashboards
+COPY cli ./cli
+COPY demo ./demo
 # Editable install: the rule pack and dashboards are read from /app, next to the code.
 # /var/lib/mlsiem is MLSIEM_HOME (shipper offsets, spool, dead letters), owned by the unprivileged user
 # so a named volume mounted there inherits that ownership; /var/log/mlsiem is where log folders mount.

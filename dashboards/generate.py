@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runnable from a checkout, uninstalled
 
-from mlsiem.dashboards.fields_check import spec_field_problems
-from mlsiem.dashboards.render import stale_files, write_files
-from mlsiem.dashboards.spec import SPEC_PATH, load_spec
+from dashboards.fields_check import spec_field_problems
+from dashboards.render import stale_files, write_files
+from dashboards.spec import SPEC_PATH, load_spec
 from mlsiem.errors import MlsiemError
 
 

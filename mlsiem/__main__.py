@@ -1,5 +1,9 @@
-"""`python -m mlsiem` is the same as the `mlsiem` command."""
+"""`python -m mlsiem` is the same as the `mlsiem` command.
 
-from mlsiem.cli import main
+The one module of the core package that may import the application (`cli`): it is an entry point,
+never imported by the core itself (tests/test_layout.py allows exactly this file).
+"""
+
+from cli import main
 
 main()

@@ -19,7 +19,7 @@ import pytest
 import typer.main
 import yaml
 
-from mlsiem.cli import app
+from cli import app
 from mlsiem.paths import PROJECT_ROOT
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mlsiem.dashboards.spec import DASHBOARDS_DIR, FLAVORS
+from dashboards.spec import DASHBOARDS_DIR, FLAVORS
 from mlsiem.ecs.fields import mapping_for
 
 KIND_OF_PATTERN = {

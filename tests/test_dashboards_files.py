@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from mlsiem.dashboards.fields_check import spec_field_problems
-from mlsiem.dashboards.render import stale_files, write_files
-from mlsiem.dashboards.spec import DASHBOARDS_DIR, FLAVORS, SPEC_PATH, load_spec
+from dashboards.fields_check import spec_field_problems
+from dashboards.render import stale_files, write_files
+from dashboards.spec import DASHBOARDS_DIR, FLAVORS, SPEC_PATH, load_spec
 from mlsiem.errors import ConfigError
 
 JSON_ATTRIBUTES = ("visState", "uiStateJSON", "panelsJSON", "optionsJSON", "fields", "fieldFormatMap")

@@ -19,14 +19,14 @@ import pytest
 import responses
 from typer.testing import CliRunner
 
-from mlsiem.cli import app
-from mlsiem.config import ConnectionSettings
-from mlsiem.dashboards.importer import (
+from cli import app
+from dashboards.importer import (
     DashboardsImportError,
     import_saved_objects,
     merged_payload,
     saved_object_files,
 )
+from mlsiem.config import ConnectionSettings
 from mlsiem.errors import ConfigError
 from mlsiem.local_engine import LocalEngine
 

@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from mlsiem.adapter import Engine, dumps
-from mlsiem.dashboards.search_request import (
+from dashboards.search_request import (
     SearchRequest,
     auto_interval,
     dashboard_time_range,
@@ -25,8 +24,9 @@ from mlsiem.dashboards.search_request import (
     saved_search_request,
     visualization_request,
 )
-from mlsiem.dashboards.spec import DASHBOARDS_DIR, Visualization, load_spec, object_id
-from mlsiem.dashboards.vis_state import bucket_id, metric_id
+from dashboards.spec import DASHBOARDS_DIR, Visualization, load_spec, object_id
+from dashboards.vis_state import bucket_id, metric_id
+from mlsiem.adapter import Engine, dumps
 from mlsiem.ecs import Alert, DriftMetric, EcsDocument, InferenceEvent, PipelineEvent
 from mlsiem.indices import alerts_alias, data_streams
 from mlsiem.installer import run_setup

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from cli.normalize_cmd import normalize_config
 from mlsiem.adapter import Engine
-from mlsiem.cli.normalize_cmd import normalize_config
 from mlsiem.ecs import InferenceEvent
 from mlsiem.ecs.fields import mapping_for
 from mlsiem.errors import ConfigError

@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from mlsiem.scenario import attacks
+from demo.scenario import attacks
 from shipper.normalize.document import RecordContext
 from shipper.normalize.redaction import PERSONAL_KINDS, SECRET_KINDS, luhn_valid, marker, redact
 

@@ -16,12 +16,12 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from mlsiem.scenario import MANIFEST_FILE, Manifest, ScenarioConfig, generate, write_scenario
-from mlsiem.scenario.attacks import MARKERS
-from mlsiem.scenario.catalogue import SPECS, plan
-from mlsiem.scenario.common import Emitted, streams
-from mlsiem.scenario.rules import DETECTOR, SIGMA
-from mlsiem.scenario.timeline import Timeline
+from demo.scenario import MANIFEST_FILE, Manifest, ScenarioConfig, generate, write_scenario
+from demo.scenario.attacks import MARKERS
+from demo.scenario.catalogue import SPECS, plan
+from demo.scenario.common import Emitted, streams
+from demo.scenario.rules import DETECTOR, SIGMA
+from demo.scenario.timeline import Timeline
 from shipper.records import Normalized
 from tests.normalizing import assert_conforms, get, normalize_lines
 

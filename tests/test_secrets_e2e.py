@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
+from demo.scenario import Manifest, ScenarioConfig, write_scenario
 from detections.sigma.executor import Executor
 from detections.sigma.pack import load_pack
 from detections.sigma.queries import lucene, time_range
 from mlsiem.adapter import Engine
 from mlsiem.indices import inference_stream
 from mlsiem.local_engine import LocalEngine
-from mlsiem.scenario import Manifest, ScenarioConfig, write_scenario
 from tests.shipping import ship_process
 
 

@@ -17,6 +17,7 @@ import responses
 import yaml
 from typer.testing import CliRunner
 
+from cli import app
 from detections.sigma.docs_table import END, START
 from detections.sigma.export_kibana import kibana_ndjson
 from detections.sigma.export_opensearch import (
@@ -28,7 +29,6 @@ from detections.sigma.export_opensearch import (
 )
 from detections.sigma.pack import load_pack
 from mlsiem.adapter import Engine
-from mlsiem.cli import app
 from mlsiem.config import ConnectionSettings
 from mlsiem.errors import ConfigError, EngineError
 

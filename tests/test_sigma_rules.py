@@ -232,7 +232,7 @@ def test_correlation_monitors_select_the_firing_groups(
 def test_cli_rules_test_passes_and_cleans_up(engine: Engine, local_engine: Any) -> None:
     from typer.testing import CliRunner
 
-    from mlsiem.cli import app
+    from cli import app
 
     args = ["rules", "test", "--url", local_engine.url, "--json"]
     args += ["--rule", "llm_prompt_injection_direct", "--rule", "llm_cost_harvesting"]
@@ -252,8 +252,8 @@ def test_cli_rules_test_fails_on_a_wrong_example(local_engine: Any, tmp_path: An
     import yaml
     from typer.testing import CliRunner
 
+    from cli import app
     from detections.sigma.pack import PACK_ROOT
-    from mlsiem.cli import app
 
     pack = tmp_path / "pack"
     shutil.copytree(PACK_ROOT, pack)

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 import typer
 
+from cli import app
 from mlsiem.adapter import Engine
-from mlsiem.cli import app
 from mlsiem.config import ConnectionSettings, load_settings
 from mlsiem.errors import EngineError
 from mlsiem.indices import inference_stream

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import orjson
 
+from demo.scenario import Rates, ScenarioConfig, generate
 from fuzz.checks import check_records
-from mlsiem.scenario import Rates, ScenarioConfig, generate
 from shipper.normalizer import NormalizeConfig, Normalizer
 from shipper.records import Origin
 

@@ -17,6 +17,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from demo.scenario.config import ScenarioConfig
+from demo.scenario.manifest import Incident, Manifest
+from demo.scenario.writer import write_scenario
 from detections import baselines
 from detections.config import DetectConfig
 from detections.job import DetectorJob, align
@@ -27,9 +30,6 @@ from mlsiem.adapter import Engine
 from mlsiem.errors import MlsiemError
 from mlsiem.indices import alerts_alias, inference_stream
 from mlsiem.installer import run_setup
-from mlsiem.scenario.config import ScenarioConfig
-from mlsiem.scenario.manifest import Incident, Manifest
-from mlsiem.scenario.writer import write_scenario
 from mlsiem.templates import SetupConfig
 from shipper.deadletter import DeadLetterWriter
 from shipper.normalizer import NormalizeConfig, Normalizer

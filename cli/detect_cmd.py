@@ -11,14 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from detections import baselines
-from detections.config import DetectConfig, load_config, parse_duration
-from detections.job import DetectorJob, FindingSource, JobReport
-from detections.sigma.executor import Executor
-from detections.sigma.findings import sigma_source
-from detections.windows import Window
-from mlsiem.adapter import Engine
-from mlsiem.cli.common import (
+from cli.common import (
     EngineOption,
     InsecureOption,
     JsonOption,
@@ -28,6 +21,13 @@ from mlsiem.cli.common import (
     err_console,
     print_json,
 )
+from detections import baselines
+from detections.config import DetectConfig, load_config, parse_duration
+from detections.job import DetectorJob, FindingSource, JobReport
+from detections.sigma.executor import Executor
+from detections.sigma.findings import sigma_source
+from detections.windows import Window
+from mlsiem.adapter import Engine
 from mlsiem.errors import ConfigError
 from mlsiem.installer import run_setup
 from mlsiem.templates import SetupConfig

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from mlsiem.scenario.common import Emitted, Ids, pick, window
-from mlsiem.scenario.config import ScenarioConfig
-from mlsiem.scenario.manifest import Incident
-from mlsiem.scenario.timeline import Timeline, iso
+from demo.scenario.common import Emitted, Ids, pick, window
+from demo.scenario.config import ScenarioConfig
+from demo.scenario.manifest import Incident
+from demo.scenario.timeline import Timeline, iso
 
 # model -> (pipeline, current version prefix, artifact format)
 MODELS = {

@@ -22,9 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlsiem.ecs.fields import DocumentKind
 from mlsiem.errors import ConfigError
-from mlsiem.paths import PROJECT_ROOT
 
-DASHBOARDS_DIR = PROJECT_ROOT / "dashboards"
+DASHBOARDS_DIR = Path(__file__).resolve().parent  # the spec and the NDJSON files live beside the code
 SPEC_PATH = DASHBOARDS_DIR / "spec.yaml"
 GRID_COLUMNS = 48  # the width of both apps' dashboard grid
 

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from mlsiem.scenario import attacks, texts
-from mlsiem.scenario.common import Emitted, Ids, pick, spread, window
-from mlsiem.scenario.config import ScenarioConfig
-from mlsiem.scenario.manifest import Incident
-from mlsiem.scenario.population import Population
-from mlsiem.scenario.timeline import Timeline
+from demo.scenario import attacks, texts
+from demo.scenario.common import Emitted, Ids, pick, spread, window
+from demo.scenario.config import ScenarioConfig
+from demo.scenario.manifest import Incident
+from demo.scenario.population import Population
+from demo.scenario.timeline import Timeline
 
 RESOURCE = {
     "service.name": "support-assistant",

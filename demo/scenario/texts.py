@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlsiem.scenario.common import pick
+from demo.scenario.common import pick
 
 BANK = "Northwind Bank"
 ASSISTANT_SYSTEM = (

@@ -11,9 +11,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.common import JsonOption, UrlOption, connect, console, print_json
+from demo.story import DemoResult, run_demo
 from mlsiem.adapter import Engine
-from mlsiem.cli.common import JsonOption, UrlOption, connect, console, print_json
-from mlsiem.cli.demo_story import DemoResult, run_demo
 from mlsiem.local_engine import LocalEngine
 
 

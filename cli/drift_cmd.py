@@ -14,9 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.common import JsonOption, print_json
 from detections.datafiles import DataFileError
 from detections.gate import FileComparison, GateConfig, GateVerdict, compare_files, evaluate, load_gate_config
-from mlsiem.cli.common import JsonOption, print_json
 
 ReferenceOption = Annotated[
     Path, typer.Option("--reference", "-r", help="Reference data (training data): CSV, Parquet or NDJSON.")

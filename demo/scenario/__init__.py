@@ -9,9 +9,9 @@ neither the shipper nor the detections. See docs/demo.md for the timeline and th
 
 from __future__ import annotations
 
-from mlsiem.scenario.config import Rates, ScenarioConfig
-from mlsiem.scenario.manifest import FileSummary, Incident, Manifest, Period
-from mlsiem.scenario.writer import MANIFEST_FILE, generate, write_scenario
+from demo.scenario.config import Rates, ScenarioConfig
+from demo.scenario.manifest import FileSummary, Incident, Manifest, Period
+from demo.scenario.writer import MANIFEST_FILE, generate, write_scenario
 
 __all__ = [
     "MANIFEST_FILE",

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from mlsiem.cli.common import (
+from cli.common import (
     EngineOption,
     InsecureOption,
     JsonOption,

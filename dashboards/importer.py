@@ -21,8 +21,8 @@ from typing import Any
 
 import requests
 
+from dashboards.spec import DASHBOARDS_DIR, Flavor
 from mlsiem.config import ConnectionSettings
-from mlsiem.dashboards.spec import DASHBOARDS_DIR, Flavor
 from mlsiem.errors import ConfigError, MlsiemError
 
 XSRF_HEADER: dict[str, str] = {"kibana": "kbn-xsrf", "opensearch": "osd-xsrf"}

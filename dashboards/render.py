@@ -18,9 +18,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlsiem.dashboards.fields_check import data_view_fields
-from mlsiem.dashboards.spec import DASHBOARDS_DIR, FLAVORS, GRID_COLUMNS, Dashboard, Flavor, Spec, object_id
-from mlsiem.dashboards.vis_state import vis_state
+from dashboards.fields_check import data_view_fields
+from dashboards.spec import DASHBOARDS_DIR, FLAVORS, GRID_COLUMNS, Dashboard, Flavor, Spec, object_id
+from dashboards.vis_state import vis_state
 
 KIBANA_CORE_VERSION = "8.8.0"
 KIBANA_TYPE_VERSIONS = {

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from mlsiem.scenario import attacks, texts
-from mlsiem.scenario.common import Emitted, Ids, inside, pick, spread, window
-from mlsiem.scenario.config import ScenarioConfig
-from mlsiem.scenario.manifest import Incident
-from mlsiem.scenario.population import Caller, Population
-from mlsiem.scenario.timeline import Timeline
+from demo.scenario import attacks, texts
+from demo.scenario.common import Emitted, Ids, inside, pick, spread, window
+from demo.scenario.config import ScenarioConfig
+from demo.scenario.manifest import Incident
+from demo.scenario.population import Caller, Population
+from demo.scenario.timeline import Timeline
 
 # model group -> provider, deployment, USD per 1M input / output tokens, output tokens per second
 MODELS: dict[str, tuple[str, str, float, float, float]] = {

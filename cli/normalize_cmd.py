@@ -20,7 +20,7 @@ import orjson
 import typer
 from pydantic import ValidationError
 
-from mlsiem.cli.common import JsonOption
+from cli.common import JsonOption
 from mlsiem.errors import ConfigError
 from shipper.deadletter import DeadLetterWriter
 from shipper.normalize.limits import LimitCounts

@@ -17,17 +17,17 @@ from mlsiem.errors import ConfigError, MlsiemError
 
 # name -> (module, attribute): a typer sub-app or a command function. Listed in the order of --help.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "engine": ("mlsiem.cli.engine_cmd", "app"),
-    "setup": ("mlsiem.cli.setup_cmd", "setup"),
-    "normalize": ("mlsiem.cli.normalize_cmd", "normalize"),
-    "ship": ("mlsiem.cli.ship_cmd", "ship"),
-    "baseline": ("mlsiem.cli.detect_cmd", "baseline_app"),
-    "detect": ("mlsiem.cli.detect_cmd", "detect"),
-    "drift": ("mlsiem.cli.drift_cmd", "drift"),
-    "gate": ("mlsiem.cli.drift_cmd", "gate"),
-    "rules": ("mlsiem.cli.rules_cmd", "app"),
-    "dashboards": ("mlsiem.cli.dashboards_cmd", "app"),
-    "demo": ("mlsiem.cli.demo_cmd", "demo"),
+    "engine": ("cli.engine_cmd", "app"),
+    "setup": ("cli.setup_cmd", "setup"),
+    "normalize": ("cli.normalize_cmd", "normalize"),
+    "ship": ("cli.ship_cmd", "ship"),
+    "baseline": ("cli.detect_cmd", "baseline_app"),
+    "detect": ("cli.detect_cmd", "detect"),
+    "drift": ("cli.drift_cmd", "drift"),
+    "gate": ("cli.drift_cmd", "gate"),
+    "rules": ("cli.rules_cmd", "app"),
+    "dashboards": ("cli.dashboards_cmd", "app"),
+    "demo": ("cli.demo_cmd", "demo"),
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mlsiem.dashboards.spec import Spec, Visualization
+from dashboards.spec import Spec, Visualization
 from mlsiem.ecs.fields import DocumentKind, FieldSpec, fields_for
 
 NUMERIC = frozenset({"long", "integer", "short", "byte", "double", "float", "half_float", "scaled_float"})

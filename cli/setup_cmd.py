@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mlsiem.adapter import EngineKind
-from mlsiem.cli.common import (
+from cli.common import (
     EngineOption,
     InsecureOption,
     JsonOption,
@@ -17,9 +16,10 @@ from mlsiem.cli.common import (
     console,
     print_json,
 )
-from mlsiem.cli.dashboards_cmd import dashboards_settings, print_report
-from mlsiem.dashboards.importer import import_saved_objects, saved_object_files
-from mlsiem.dashboards.spec import Flavor
+from cli.dashboards_cmd import dashboards_settings, print_report
+from dashboards.importer import import_saved_objects, saved_object_files
+from dashboards.spec import Flavor
+from mlsiem.adapter import EngineKind
 from mlsiem.installer import SetupAction, run_setup
 from mlsiem.templates import SetupConfig
 

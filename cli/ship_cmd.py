@@ -12,8 +12,7 @@ import typer
 from pydantic import SecretStr
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mlsiem.adapter import Engine
-from mlsiem.cli.common import (
+from cli.common import (
     EngineOption,
     InsecureOption,
     JsonOption,
@@ -23,7 +22,7 @@ from mlsiem.cli.common import (
     err_console,
     print_json,
 )
-from mlsiem.cli.normalize_cmd import (
+from cli.normalize_cmd import (
     ContentPolicyOption,
     FormatOption,
     MappingOption,
@@ -35,6 +34,7 @@ from mlsiem.cli.normalize_cmd import (
     MaxStringCharsOption,
     normalize_config,
 )
+from mlsiem.adapter import Engine
 from mlsiem.errors import ConfigError, EngineUnreachable
 from mlsiem.installer import run_setup
 from mlsiem.paths import state_dir

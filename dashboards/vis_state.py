@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlsiem.dashboards.spec import XY_TYPES, Bucket, Flavor, Metric, Visualization
+from dashboards.spec import XY_TYPES, Bucket, Flavor, Metric, Visualization
 
 # The apps' own names: schema of each bucket role, and the chart type of each visualization type.
 SCHEMA_OF_ROLE = {

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from mlsiem.scenario.manifest import Category, Incident
-from mlsiem.scenario.rules import rule_id
-from mlsiem.scenario.timeline import Timeline
+from demo.scenario.manifest import Category, Incident
+from demo.scenario.rules import rule_id
+from demo.scenario.timeline import Timeline
 
 CLASSIFIER = "credit-scorer"
 FILE_CLASSIFIER, FILE_PIPELINE, FILE_LITELLM, FILE_OTLP = (

@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mlsiem.cli.common import InsecureOption, JsonOption, console, err_console, print_json
+from cli.common import InsecureOption, JsonOption, console, err_console, print_json
+from dashboards.importer import ImportReport, import_saved_objects, saved_object_files
+from dashboards.spec import Flavor
 from mlsiem.config import ConnectionSettings, load_settings
-from mlsiem.dashboards.importer import ImportReport, import_saved_objects, saved_object_files
-from mlsiem.dashboards.spec import Flavor
 from mlsiem.errors import ConfigError
 
 app = typer.Typer(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mlsiem.cli.common import JsonOption, console, print_json
+from cli.common import JsonOption, console, print_json
 from mlsiem.errors import ConfigError
 from mlsiem.local_engine import EngineStatus, LocalEngine
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mlsiem.dashboards.spec import Bucket, Metric, SavedSearch, Spec, Visualization
-from mlsiem.dashboards.vis_state import bucket_id, metric_id
+from dashboards.spec import Bucket, Metric, SavedSearch, Spec, Visualization
+from dashboards.vis_state import bucket_id, metric_id
 from mlsiem.errors import ConfigError
 
 _RELATIVE = re.compile(r"^now(?:-(\d+)([smhdw]))?$")

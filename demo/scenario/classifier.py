@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlsiem.scenario.common import Emitted, Ids, inside, window
-from mlsiem.scenario.config import ScenarioConfig
-from mlsiem.scenario.manifest import Incident
-from mlsiem.scenario.population import Population
-from mlsiem.scenario.timeline import Timeline, iso
+from demo.scenario.common import Emitted, Ids, inside, window
+from demo.scenario.config import ScenarioConfig
+from demo.scenario.manifest import Incident
+from demo.scenario.population import Population
+from demo.scenario.timeline import Timeline, iso
 
 MODEL = {"name": "credit-scorer", "version": "3.2.0", "type": "classification"}
 SERVICE = {"name": "credit-api", "version": "3.2.0", "environment": "prod"}

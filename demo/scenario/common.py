@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from mlsiem.scenario.manifest import Incident
+from demo.scenario.manifest import Incident
 
 T = TypeVar("T")
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import orjson
 
+from demo.scenario import agent, classifier, llm_proxy, pipeline, population
+from demo.scenario.catalogue import FILE_CLASSIFIER, FILE_LITELLM, FILE_OTLP, FILE_PIPELINE, plan
+from demo.scenario.common import Emitted, streams
+from demo.scenario.config import ScenarioConfig
+from demo.scenario.manifest import FileFormat, FileSummary, Manifest, Period
+from demo.scenario.timeline import Timeline
 from mlsiem.errors import ConfigError
-from mlsiem.scenario import agent, classifier, llm_proxy, pipeline, population
-from mlsiem.scenario.catalogue import FILE_CLASSIFIER, FILE_LITELLM, FILE_OTLP, FILE_PIPELINE, plan
-from mlsiem.scenario.common import Emitted, streams
-from mlsiem.scenario.config import ScenarioConfig
-from mlsiem.scenario.manifest import FileFormat, FileSummary, Manifest, Period
-from mlsiem.scenario.timeline import Timeline
 
 GENERATOR_VERSION = "1"
 MANIFEST_FILE = "incidents.json"

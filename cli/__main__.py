@@ -1,0 +1,5 @@
+"""`python -m cli` is the same as the `mlsiem` command."""
+
+from cli import main
+
+main()

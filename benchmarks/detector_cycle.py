@@ -25,7 +25,7 @@ from detections.config import DetectConfig, ModelConfig
 from detections.model_checks import ModelChecks
 from detections.statistics.columns import CategoricalColumn
 from detections.statistics.profile import build_profile
-from detections.windows import Window
+from detections.window import Window
 from mlsiem.adapter import Engine
 from mlsiem.config import ConnectionSettings
 from mlsiem.indices import inference_stream

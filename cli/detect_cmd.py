@@ -26,7 +26,7 @@ from detections.config import DetectConfig, load_config, parse_duration
 from detections.job import DetectorJob, FindingSource, JobReport
 from detections.sigma.executor import Executor
 from detections.sigma.findings import sigma_source
-from detections.windows import Window
+from detections.window import Window
 from mlsiem.adapter import Engine
 from mlsiem.errors import ConfigError
 from mlsiem.installer import run_setup

@@ -86,6 +86,8 @@ def _print_report(comparison: FileComparison) -> None:
         if f.note:
             notes.append(f"{f.feature}: {f.note}")
     console.print(table)
+    _print_quality(comparison)
+    _print_performance(comparison)
     for note in notes + [f"{n}: {why}" for n, why in comparison.notes.items()]:
         console.print(f"  note {note}", markup=False)
     if comparison.only_in_reference:
@@ -102,6 +104,14 @@ def _print_report(comparison: FileComparison) -> None:
         m = report.multivariate
         line += f"; multivariate: {'DRIFT' if m.drifted else 'ok'} (reconstruction error {m.score:+.1%})"
     console.print(line, markup=False)
+
+
+def _print_quality(comparison: FileComparison) -> None:
+    """The data-quality table (missing values, range, stuck features, new categories)."""
+
+
+def _print_performance(comparison: FileComparison) -> None:
+    """The performance comparison (labelled rows in both files)."""
 
 
 def drift(

@@ -25,7 +25,7 @@ from detections.config import DetectConfig
 from detections.job import DetectorJob, align
 from detections.sigma.executor import Executor
 from detections.sigma.findings import sigma_source
-from detections.windows import Window
+from detections.window import Window
 from mlsiem.adapter import Engine
 from mlsiem.errors import MlsiemError
 from mlsiem.indices import alerts_alias, inference_stream

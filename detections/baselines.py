@@ -16,12 +16,19 @@ from typing import Any
 
 import numpy as np
 
+from detections.aggregations import (
+    PREDICTION_FIELDS,
+    labelled_request,
+    parse_absolute_errors,
+    parse_confusion,
+    parse_series,
+    series_request,
+)
 from detections.datafiles import read_columns
-from detections.operations import SERIES, bucket_series
-from detections.performance import absolute_errors, confusion
 from detections.statistics.columns import CategoricalColumn
+from detections.statistics.operational import SERIES
 from detections.statistics.profile import ReferenceProfile, SeriesBaseline, build_profile
-from detections.windows import PREDICTION_FIELDS, Window, iso
+from detections.window import Window, iso
 from mlsiem.adapter import Engine
 from mlsiem.errors import ConfigError
 from mlsiem.indices import BASELINES_INDEX, inference_stream
@@ -98,26 +105,27 @@ def profile_from_events(
     profile = (
         build_profile(columns, metadata=metadata) if columns else ReferenceProfile({}, len(rows), metadata)
     )
-    series = bucket_series(engine, inference_stream(namespace), window, bucket)
+    index = inference_stream(namespace)
+    series = parse_series(engine.search(index, series_request(window, bucket)))
     for name in SERIES:
         values = series[name]
         finite = values[np.isfinite(values)]
         if finite.size >= 2:
             profile.operational[name] = SeriesBaseline.from_values(name, finite)
     profile.metadata["bucket_seconds"] = str(int(bucket.total_seconds()))
-    errors = absolute_errors(engine, inference_stream(namespace), window)
+    labelled = engine.search(index, labelled_request(window))
+    errors = parse_absolute_errors(labelled)
     if errors is not None:
         profile.metadata["mae"], profile.metadata["mae_std"] = f"{errors[0]:.9g}", f"{errors[1]:.9g}"
         profile.metadata["mae_n"] = str(errors[2])
-    accuracy = _accuracy(engine, namespace, window)
+    accuracy = _accuracy(parse_confusion(labelled))
     if accuracy is not None:
         profile.metadata["accuracy"] = f"{accuracy[0]:.6f}"
         profile.metadata["accuracy_n"] = str(accuracy[1])
     return profile
 
 
-def _accuracy(engine: Engine, namespace: str, window: Window) -> tuple[float, int] | None:
-    matrix = confusion(engine, inference_stream(namespace), window)
+def _accuracy(matrix: dict[tuple[str, str], int]) -> tuple[float, int] | None:
     total = sum(matrix.values())
     if total == 0:
         return None

@@ -5,23 +5,17 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from detections.actions import WebhookConfig
+from detections.detectors import DETECTOR_NAMES, DETECTORS, Tunings
 from mlsiem.errors import ConfigError
 from mlsiem.indices import check_namespace
 from mlsiem.yamlfile import read_yaml
 
-Detector = Literal["feature_drift", "prediction_drift", "multivariate", "operational", "performance"]
-ALL_DETECTORS: tuple[Detector, ...] = (
-    "feature_drift",
-    "prediction_drift",
-    "multivariate",
-    "operational",
-    "performance",
-)
+DetectorName = Literal[DETECTOR_NAMES]  # type: ignore[valid-type]
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -45,8 +39,19 @@ class ModelConfig(BaseModel):
     features: list[str] | None = Field(
         None, description="watch these features (default: all in the baseline)"
     )
-    detectors: list[Detector] = list(ALL_DETECTORS)
+    detectors: list[DetectorName] = Field(default_factory=lambda: list(DETECTOR_NAMES))  # type: ignore[valid-type]
     min_window_events: int = Field(50, ge=1)
+    tuning: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="this model's overrides of the job-wide `tuning`, per detector"
+    )
+
+    @model_validator(mode="after")
+    def _tuning_names(self) -> ModelConfig:
+        for name, override in self.tuning.items():
+            if name not in DETECTORS:
+                raise ValueError(f"tuning: unknown detector {name!r}; expected one of {', '.join(DETECTORS)}")
+            DETECTORS[name].Tuning.model_validate(override)  # the same checks as the job-wide section
+        return self
 
 
 class DetectConfig(BaseModel):
@@ -66,6 +71,7 @@ class DetectConfig(BaseModel):
     models: list[ModelConfig] = Field(default_factory=list, description="empty: every model with a baseline")
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     sigma: bool = True
+    tuning: Tunings = Field(default_factory=Tunings)  # type: ignore[valid-type]
     lock_ttl: timedelta = timedelta(minutes=10)
 
     @field_validator("window", "bucket", "suppression", "lock_ttl", mode="before")
@@ -92,6 +98,25 @@ class DetectConfig(BaseModel):
         if value < timedelta(seconds=10):
             raise ValueError("bucket must be at least 10s")
         return value
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def model_tuning(config: DetectConfig, model: ModelConfig, detector: str) -> Any:
+    """The detector's tuning for this model: the job-wide section with the model's overrides merged in."""
+    common = getattr(config.tuning, detector)
+    override = model.tuning.get(detector)
+    if not override:
+        return common
+    return DETECTORS[detector].Tuning.model_validate(_merge(common.model_dump(), override))
 
 
 def load_config(path: Path | None, **overrides: object) -> DetectConfig:

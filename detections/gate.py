@@ -32,6 +32,8 @@ class FailOn(BaseModel):
     min_severity: Literal["low", "medium", "high", "critical"] = "low"
     multivariate: bool = False
     missing_features: bool = True  # a reference feature absent from the current file fails
+    data_quality: bool = True  # a failed data-quality check (missing values, range, ...) fails
+    performance: bool = True  # a significant performance drop on labelled rows fails
 
     @model_validator(mode="after")
     def _something_fails(self) -> FailOn:
@@ -105,6 +107,8 @@ class FileComparison:
     only_in_reference: list[str] = field(default_factory=list)
     only_in_current: list[str] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)  # column -> type conversion or skip reason
+    quality: list[Any] = field(default_factory=list)  # data-quality results per feature and check
+    performance: Any | None = None  # the performance comparison when labels are given
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -114,7 +118,19 @@ class FileComparison:
             "only_in_reference": self.only_in_reference,
             "only_in_current": self.only_in_current,
             "notes": self.notes,
+            "quality": _quality_dict(self.quality),
+            "performance": _performance_dict(self.performance),
         }
+
+
+def _quality_dict(quality: list[Any]) -> list[dict[str, Any]]:
+    """The data-quality results as JSON."""
+    return []
+
+
+def _performance_dict(performance: Any | None) -> dict[str, Any] | None:
+    """The performance comparison as JSON."""
+    return None
 
 
 def _selected(config: GateConfig, reference: DataColumns, current: DataColumns) -> list[str]:
@@ -198,4 +214,18 @@ def evaluate(comparison: FileComparison, config: GateConfig) -> GateVerdict:
     missing = [n for n in comparison.only_in_reference if n not in allowed_names]
     if rule.missing_features and missing and config.features is None:
         reasons.append(f"feature(s) missing from the current file: {', '.join(missing)}")
+    if rule.data_quality:
+        reasons.extend(_quality_reasons(comparison, config))
+    if rule.performance:
+        reasons.extend(_performance_reasons(comparison, config))
     return GateVerdict(not reasons, reasons, counted, allowed)
+
+
+def _quality_reasons(comparison: FileComparison, config: GateConfig) -> list[str]:
+    """One reason per failed data-quality check that counts against the gate."""
+    return []
+
+
+def _performance_reasons(comparison: FileComparison, config: GateConfig) -> list[str]:
+    """The reason a significant performance drop fails the gate."""
+    return []

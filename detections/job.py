@@ -24,7 +24,7 @@ from detections.alerts import AlertWriter, Finding, alert_document
 from detections.config import DetectConfig, ModelConfig
 from detections.model_checks import ModelChecks
 from detections.state import DetectorState
-from detections.windows import Window
+from detections.window import Window
 from mlsiem.adapter import Engine
 from mlsiem.errors import EngineError
 from mlsiem.indices import drift_stream

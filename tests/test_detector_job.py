@@ -16,7 +16,7 @@ from detections.state import DetectorState
 from detections.statistics.binning import bin_counts
 from detections.statistics.columns import NumericCounts
 from detections.statistics.compare import compare
-from detections.windows import Window
+from detections.window import Window
 from mlsiem.adapter import Engine
 from mlsiem.indices import alerts_alias, drift_stream, inference_stream
 from mlsiem.installer import run_setup
@@ -149,11 +149,12 @@ def test_engine_side_binning_equals_offline(engine: Engine, scenario: tuple[str,
     profile = baselines.load(engine, MODEL, None)
     assert profile is not None
     window = Window(MODEL, None, T0 + timedelta(hours=5), T0 + timedelta(hours=6))
-    from detections.windows import current_distributions
+    from detections.aggregations import distributions_request, parse_distributions, total_events
 
-    total, current = current_distributions(
-        engine, inference_stream(namespace), window, profile, ["income", "region"]
+    response = engine.search(
+        inference_stream(namespace), distributions_request(window, profile, ["income", "region"])
     )
+    total, current = total_events(response), parse_distributions(response, profile, ["income", "region"])
     body = {"size": 1000, "query": window.query(), "_source": ["mlsiem.features"]}
     raw = [
         h["_source"]["mlsiem"]["features"]

@@ -23,6 +23,7 @@ PURE_STDLIB = {
     "__future__",
     "collections",
     "dataclasses",
+    "datetime",
     "enum",
     "functools",
     "itertools",

@@ -1,9 +1,9 @@
-"""Performance drift where ground truth is present, counted by the engine.
+"""Performance drift where ground truth is present: pure statistics on a confusion matrix or errors.
 
-Classifiers: accuracy and macro F1 from a confusion matrix (nested `terms` on the predicted and the
-true label), against the baseline's accuracy by a one-sided two-proportion z-test AND a practical drop
-(default 5 points). Regression: the mean absolute error (`extended_stats` over a script), against the
-baseline's by a one-sided Welch z-test AND a practical rise (default 1.25x)."""
+Classifiers: accuracy and macro F1 from a confusion matrix ((predicted, true) -> count), against the
+baseline's accuracy by a one-sided two-proportion z-test AND a practical drop (default 5 points).
+Regression: the mean absolute error, against the baseline's by a one-sided Welch z-test AND a
+practical rise (default 1.25x)."""
 
 from __future__ import annotations
 
@@ -11,27 +11,6 @@ import math
 from dataclasses import dataclass
 
 from scipy.stats import norm
-
-from detections.windows import Window
-from mlsiem.adapter import Engine
-
-
-def confusion(engine: Engine, index: str, window: Window) -> dict[tuple[str, str], int]:
-    body = {
-        "size": 0,
-        "query": window.query(
-            {"exists": {"field": "mlsiem.ground_truth.label"}},
-            {"exists": {"field": "mlsiem.prediction.label"}},
-        ),
-        "aggs": {
-            "p": {
-                "terms": {"field": "mlsiem.prediction.label", "size": 200},
-                "aggs": {"t": {"terms": {"field": "mlsiem.ground_truth.label", "size": 200}}},
-            }
-        },
-    }
-    buckets = engine.search(index, body)["aggregations"]["p"]["buckets"]
-    return {(str(p["key"]), str(t["key"])): int(t["doc_count"]) for p in buckets for t in p["t"]["buckets"]}
 
 
 @dataclass
@@ -78,25 +57,6 @@ def detect(
     if baseline_accuracy - accuracy >= practical_drop and p_value < alpha:
         return PerformanceDrop(accuracy, baseline_accuracy, n, p_value, macro_f1(matrix))
     return None
-
-
-_ABS_ERROR = "Math.abs(doc['mlsiem.prediction.value'].value - doc['mlsiem.ground_truth.value'].value)"
-
-
-def absolute_errors(engine: Engine, index: str, window: Window) -> tuple[float, float, int] | None:
-    """(mean, std, count) of |prediction - truth| for regression events with ground truth, by the engine."""
-    body = {
-        "size": 0,
-        "query": window.query(
-            {"exists": {"field": "mlsiem.ground_truth.value"}},
-            {"exists": {"field": "mlsiem.prediction.value"}},
-        ),
-        "aggs": {"e": {"extended_stats": {"script": {"source": _ABS_ERROR, "lang": "painless"}}}},
-    }
-    stats = engine.search(index, body)["aggregations"]["e"]
-    if not stats["count"]:
-        return None
-    return float(stats["avg"]), float(stats["std_deviation"] or 0.0), int(stats["count"])
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Operational anomalies: p95 latency, error rate, request rate and token use per time bucket.
 
-The series come from one `date_histogram` over the window. Each is standardized by its baseline (the
-in-control mean and spread per bucket, from the reference period) and watched with an EWMA chart
+The series are per-bucket numbers (the detector gets them from one `date_histogram`). Each is
+standardized by its baseline (the in-control mean and spread per bucket, from the reference period)
+and watched with an EWMA chart
 designed for a target in-control average run length (ARL0). A bucket alarms only when the chart does
 AND the change is practically large (e.g. p95 latency at least 1.5x its baseline): the same
 "significant and relevant" rule as the drift detectors, which keeps quiet periods quiet.
@@ -11,19 +12,17 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 
 from detections.statistics.control_charts import DEFAULT_ARL0, EwmaChart, standardize
 from detections.statistics.profile import SeriesBaseline
-from detections.windows import Window, iso
-from mlsiem.adapter import Engine
 
 SERIES = ("latency_p95", "error_rate", "request_rate", "token_usage")
 
 # A change must also be this large to matter: (ratio to the baseline mean, or absolute rise for rates)
-PRACTICAL = {
+PRACTICAL: dict[str, tuple[str, float]] = {
     "latency_p95": ("ratio", 1.5),
     "error_rate": ("rise", 0.05),
     "request_rate": ("ratio", 2.0),
@@ -38,48 +37,16 @@ SERIES_TITLES = {
     "request_rate": "request rate",
     "token_usage": "token usage",
 }
+_UNITS = {
+    "latency_p95": " ms",
+    "error_rate": "",
+    "request_rate": " requests per bucket",
+    "token_usage": " tokens per bucket",
+}
 
 
-def bucket_series(engine: Engine, index: str, window: Window, bucket: timedelta) -> dict[str, np.ndarray]:
-    """Each series per bucket of [start, end): NaN where a bucket has no events to measure."""
-    seconds = int(bucket.total_seconds())
-    body = {
-        "size": 0,
-        "query": window.query(),
-        "aggs": {
-            "t": {
-                "date_histogram": {
-                    "field": "@timestamp",
-                    "fixed_interval": f"{seconds}s",
-                    "min_doc_count": 0,
-                    "extended_bounds": {
-                        "min": iso(window.start),
-                        "max": iso(window.end - timedelta(seconds=1)),
-                    },
-                },
-                "aggs": {
-                    "latency": {"percentiles": {"field": "event.duration", "percents": [95]}},
-                    "errors": {"filter": {"term": {"event.outcome": "failure"}}},
-                    "tokens_in": {"sum": {"field": "gen_ai.usage.input_tokens"}},
-                    "tokens_out": {"sum": {"field": "gen_ai.usage.output_tokens"}},
-                },
-            }
-        },
-    }
-    buckets = engine.search(index, body)["aggregations"]["t"]["buckets"]
-    series = {name: np.full(len(buckets), np.nan) for name in SERIES}
-    series["start"] = np.array([b["key"] / 1000 for b in buckets])
-    series["failures"] = np.zeros(len(buckets))
-    for i, b in enumerate(buckets):
-        count = b["doc_count"]
-        series["request_rate"][i] = count
-        if count:
-            p95 = next(iter(b["latency"]["values"].values()))
-            series["latency_p95"][i] = p95 / 1e6 if p95 is not None else np.nan  # ns -> ms
-            series["error_rate"][i] = b["errors"]["doc_count"] / count
-            series["failures"][i] = b["errors"]["doc_count"]
-            series["token_usage"][i] = b["tokens_in"]["value"] + b["tokens_out"]["value"]
-    return series
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -91,28 +58,28 @@ class OperationalAnomaly:
     baseline_mean: float
     buckets: int
 
+    @property
+    def change(self) -> float:
+        """The size of the change in its practical unit: absolute rise for rates, else the ratio."""
+        if PRACTICAL[self.series][0] == "rise":
+            return self.peak - self.baseline_mean
+        return self.peak / max(self.baseline_mean, 1e-9)
+
     def reason(self, model: str) -> str:
         title = SERIES_TITLES[self.series]
-        unit = {
-            "latency_p95": " ms",
-            "error_rate": "",
-            "request_rate": " requests per bucket",
-            "token_usage": " tokens per bucket",
-        }[self.series]
         if self.series == "error_rate":
             return (
                 f"Error rate of {model} rose to {self.peak:.0%} (baseline {self.baseline_mean:.1%}) "
-                f"in {self.buckets} bucket(s) from {iso(self.first_bucket)}."
+                f"in {self.buckets} bucket(s) from {_iso(self.first_bucket)}."
             )
         return (
-            f"{title.capitalize()} of {model} reached {self.peak:,.0f}{unit} "
+            f"{title.capitalize()} of {model} reached {self.peak:,.0f}{_UNITS[self.series]} "
             f"({self.peak / max(self.baseline_mean, 1e-9):.1f}x its baseline) in {self.buckets} bucket(s) "
-            f"from {iso(self.first_bucket)}."
+            f"from {_iso(self.first_bucket)}."
         )
 
 
-def _practical(series: str, values: np.ndarray, baseline: SeriesBaseline) -> np.ndarray:
-    kind, amount = PRACTICAL[series]
+def _practical(kind: str, amount: float, values: np.ndarray, baseline: SeriesBaseline) -> np.ndarray:
     if kind == "ratio":
         return values >= baseline.mean * amount
     return values >= baseline.mean + amount
@@ -124,8 +91,17 @@ def _chart(arl0: float) -> EwmaChart:
 
 
 def detect(
-    series: dict[str, np.ndarray], baselines: dict[str, SeriesBaseline], arl0: float = DEFAULT_ARL0
+    series: dict[str, np.ndarray],
+    baselines: dict[str, SeriesBaseline],
+    arl0: float = DEFAULT_ARL0,
+    practical: dict[str, float] | None = None,
+    min_bucket_events: int = MIN_BUCKET_EVENTS,
+    min_failures: int = MIN_FAILURES,
 ) -> list[OperationalAnomaly]:
+    """Anomalous buckets per series: the EWMA chart alarms AND the change is practically large.
+
+    `practical` overrides the amounts of `PRACTICAL` (ratio or absolute rise, by series).
+    """
     chart = _chart(arl0)
     found = []
     for name in SERIES:
@@ -133,13 +109,15 @@ def detect(
         values = series.get(name)
         if baseline is None or values is None or not np.isfinite(values).any():
             continue
+        kind, amount = PRACTICAL[name]
+        amount = (practical or {}).get(name, amount)
         filled = np.where(np.isfinite(values), values, baseline.mean)
         run = chart.run(standardize(filled, baseline.mean, max(baseline.std, 1e-9)))
-        hits = run.alarms & _practical(name, filled, baseline) & np.isfinite(values)
+        hits = run.alarms & _practical(kind, amount, filled, baseline) & np.isfinite(values)
         if name in ("latency_p95", "error_rate"):
-            hits &= series["request_rate"] >= MIN_BUCKET_EVENTS
+            hits &= series["request_rate"] >= min_bucket_events
         if name == "error_rate":
-            hits &= series["failures"] >= MIN_FAILURES
+            hits &= series["failures"] >= min_failures
         if hits.any():
             where = np.flatnonzero(hits)
             starts = series["start"]

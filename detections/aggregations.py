@@ -1,0 +1,224 @@
+"""What the detectors ask the engine: search bodies and the parsers of their responses.
+
+A detector's cost stays flat in the number of events: numeric features are counted on the reference
+profile's quantile edges with one `range` aggregation each (left-closed buckets, the same convention
+as `binning.bin_counts`), categorical ones with `terms` (plus `missing`), operational series with a
+`date_histogram`, the confusion matrix with nested `terms`. Only the multivariate detector fetches raw
+feature vectors, as a bounded random sample.
+
+Each request is a plain dict and each parser a pure function of the response, so a caller can send
+them one by one or batch them (`_msearch`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from detections.statistics.categorical import OTHER
+from detections.statistics.columns import CategoryCounts, NumericCounts
+from detections.statistics.operational import SERIES
+from detections.statistics.profile import ReferenceProfile
+from detections.window import Window, iso
+
+MAX_TERMS = 1000
+
+# Profile feature names are plain ("income"); these pseudo-features watch the prediction itself.
+PREDICTION_FIELDS = {
+    "prediction.score": "mlsiem.prediction.score",
+    "prediction.label": "mlsiem.prediction.label",
+    "prediction.value": "mlsiem.prediction.value",
+}
+
+
+def field_of(feature: str) -> str:
+    return PREDICTION_FIELDS.get(feature) or f"mlsiem.features.{feature}"
+
+
+def total_events(response: dict[str, Any]) -> int:
+    return int(response["hits"]["total"]["value"])
+
+
+# -- distributions ---------------------------------------------------------------------------------
+
+
+def _numeric_agg(field: str, edges: list[float]) -> dict[str, Any]:
+    bounds = [-math.inf, *edges, math.inf]
+    ranges = []
+    for low, high in itertools.pairwise(bounds):
+        bucket: dict[str, float] = {}
+        if math.isfinite(low):
+            bucket["from"] = low
+        if math.isfinite(high):
+            bucket["to"] = high
+        ranges.append(bucket)
+    return {"range": {"field": field, "ranges": ranges, "keyed": False}}
+
+
+def distributions_request(window: Window, profile: ReferenceProfile, features: list[str]) -> dict[str, Any]:
+    """Counts of every feature on its profile's bins (or categories), and the window's event count."""
+    aggs: dict[str, Any] = {}
+    for i, name in enumerate(features):
+        feature = profile.features[name]
+        field = field_of(name)
+        if feature.kind == "numeric":
+            aggs[f"b{i}"] = _numeric_agg(field, feature.edges)
+            aggs[f"a{i}"] = {"avg": {"field": field}}
+        else:
+            aggs[f"t{i}"] = {"terms": {"field": field, "size": MAX_TERMS}}
+        aggs[f"m{i}"] = {"missing": {"field": field}}
+    return {"size": 0, "track_total_hits": True, "query": window.query(), "aggs": aggs}
+
+
+def parse_distributions(
+    response: dict[str, Any], profile: ReferenceProfile, features: list[str]
+) -> dict[str, NumericCounts | CategoryCounts]:
+    aggs = response.get("aggregations", {})
+    current: dict[str, NumericCounts | CategoryCounts] = {}
+    for i, name in enumerate(features):
+        missing = int(aggs[f"m{i}"]["doc_count"])
+        if profile.features[name].kind == "numeric":
+            counts = np.array([b["doc_count"] for b in aggs[f"b{i}"]["buckets"]], dtype=np.int64)
+            mean = aggs[f"a{i}"]["value"]
+            current[name] = NumericCounts(counts, missing, float(mean) if mean is not None else None)
+        else:
+            terms = {str(b["key"]): int(b["doc_count"]) for b in aggs[f"t{i}"]["buckets"]}
+            other = int(aggs[f"t{i}"].get("sum_other_doc_count", 0))
+            if other:
+                terms[OTHER] = terms.get(OTHER, 0) + other
+            current[name] = CategoryCounts(terms, missing)
+    return current
+
+
+# -- a bounded sample of raw vectors -----------------------------------------------------------------
+
+
+def sample_request(window: Window, features: list[str], size: int, seed: int = 17) -> dict[str, Any]:
+    """A bounded random sample of raw feature vectors (rows with every feature present)."""
+    fields = [field_of(f) for f in features]
+    exists = [{"exists": {"field": f}} for f in fields]
+    return {
+        "size": size,
+        "track_total_hits": True,
+        "_source": fields,
+        "query": {
+            "function_score": {
+                "query": window.query(*exists),
+                "random_score": {"seed": seed, "field": "_seq_no"},
+                "boost_mode": "replace",
+            }
+        },
+    }
+
+
+def parse_sample(response: dict[str, Any], features: list[str]) -> dict[str, np.ndarray]:
+    hits = response["hits"]["hits"]
+    fields = [field_of(f) for f in features]
+    columns = {name: np.empty(len(hits)) for name in features}
+    for row, hit in enumerate(hits):
+        source = hit["_source"]
+        for name, field in zip(features, fields, strict=True):
+            value: Any = source
+            for part in field.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            columns[name][row] = float(value) if isinstance(value, int | float) else math.nan
+    return columns
+
+
+# -- operational series ------------------------------------------------------------------------------
+
+
+def series_request(window: Window, bucket: timedelta) -> dict[str, Any]:
+    seconds = int(bucket.total_seconds())
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": window.query(),
+        "aggs": {
+            "t": {
+                "date_histogram": {
+                    "field": "@timestamp",
+                    "fixed_interval": f"{seconds}s",
+                    "min_doc_count": 0,
+                    "extended_bounds": {
+                        "min": iso(window.start),
+                        "max": iso(window.end - timedelta(seconds=1)),
+                    },
+                },
+                "aggs": {
+                    "latency": {"percentiles": {"field": "event.duration", "percents": [95]}},
+                    "errors": {"filter": {"term": {"event.outcome": "failure"}}},
+                    "tokens_in": {"sum": {"field": "gen_ai.usage.input_tokens"}},
+                    "tokens_out": {"sum": {"field": "gen_ai.usage.output_tokens"}},
+                },
+            }
+        },
+    }
+
+
+def parse_series(response: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Each series per bucket: NaN where a bucket has no events to measure; `start` in epoch seconds."""
+    buckets = response["aggregations"]["t"]["buckets"]
+    series = {name: np.full(len(buckets), np.nan) for name in SERIES}
+    series["start"] = np.array([b["key"] / 1000 for b in buckets])
+    series["failures"] = np.zeros(len(buckets))
+    for i, b in enumerate(buckets):
+        count = b["doc_count"]
+        series["request_rate"][i] = count
+        if count:
+            p95 = next(iter(b["latency"]["values"].values()))
+            series["latency_p95"][i] = p95 / 1e6 if p95 is not None else np.nan  # ns -> ms
+            series["error_rate"][i] = b["errors"]["doc_count"] / count
+            series["failures"][i] = b["errors"]["doc_count"]
+            series["token_usage"][i] = b["tokens_in"]["value"] + b["tokens_out"]["value"]
+    return series
+
+
+def bucket_start(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+# -- labelled traffic --------------------------------------------------------------------------------
+
+_LABELS = ("mlsiem.ground_truth.label", "mlsiem.prediction.label")
+_VALUES = ("mlsiem.ground_truth.value", "mlsiem.prediction.value")
+_ABS_ERROR = "Math.abs(doc['mlsiem.prediction.value'].value - doc['mlsiem.ground_truth.value'].value)"
+
+
+def _labelled(fields: tuple[str, str], aggs: dict[str, Any]) -> dict[str, Any]:
+    return {"filter": {"bool": {"filter": [{"exists": {"field": f}} for f in fields]}}, "aggs": aggs}
+
+
+def labelled_request(window: Window) -> dict[str, Any]:
+    """The confusion matrix (classifiers) and the absolute-error statistics (regression) in one search."""
+    confusion = {
+        "p": {
+            "terms": {"field": "mlsiem.prediction.label", "size": 200},
+            "aggs": {"t": {"terms": {"field": "mlsiem.ground_truth.label", "size": 200}}},
+        }
+    }
+    errors = {"e": {"extended_stats": {"script": {"source": _ABS_ERROR, "lang": "painless"}}}}
+    return {
+        "size": 0,
+        "track_total_hits": True,
+        "query": window.query(),
+        "aggs": {"labels": _labelled(_LABELS, confusion), "values": _labelled(_VALUES, errors)},
+    }
+
+
+def parse_confusion(response: dict[str, Any]) -> dict[tuple[str, str], int]:
+    """(predicted, true) -> count."""
+    buckets = response["aggregations"]["labels"]["p"]["buckets"]
+    return {(str(p["key"]), str(t["key"])): int(t["doc_count"]) for p in buckets for t in p["t"]["buckets"]}
+
+
+def parse_absolute_errors(response: dict[str, Any]) -> tuple[float, float, int] | None:
+    """(mean, std, count) of |prediction - truth|, or None without labelled regression events."""
+    stats = response["aggregations"]["values"]["e"]
+    if not stats["count"]:
+        return None
+    return float(stats["avg"]), float(stats["std_deviation"] or 0.0), int(stats["count"])

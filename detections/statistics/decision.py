@@ -1,10 +1,16 @@
-"""The drift decision: a practically relevant effect that is also significant for these window sizes.
+"""The drift decision: a relevant effect that is also significant for these window sizes, in two tiers.
 
-A feature drifts only when
-1. its effect size reaches a threshold that is the larger of the practical threshold (what matters to
-   the model owner: PSI 0.1, JS 0.1, ...) and the score that noise alone reaches with probability
-   `alpha` for these sample sizes (the score's null distribution scales with `1/n_eff`), and
-2. its test (KS or chi-square) is significant at `alpha` after Benjamini-Hochberg across features.
+A feature drifts only when its test (KS or chi-square) is significant at `alpha` after
+Benjamini-Hochberg across features, and its effect size reaches a threshold that is the larger of a
+practical floor and the score that noise alone reaches with probability `alpha` for these sample
+sizes (the score's null distribution scales with `1/n_eff`). Two tiers, as model monitoring practice
+has them (a yellow "investigate" before a red "act"):
+- `act`: the decision metric (PSI or JS by default) reaches its practical threshold (PSI 0.1, JS 0.1):
+  a change that matters to the model owner. Severity medium, high or critical by the effect.
+- `watch`: below that, but the watch effect reaches a small floor: the distribution moved by at least
+  0.1 reference standard deviations (Wasserstein; PSI's deciles hardly see a spread change), or a
+  categorical JS distance of 0.03 (about a 4-point share move). Statistically certain, practically
+  small: investigate. Severity low.
 
 Fixed thresholds are what makes naive tools wrong at both ends: on 50 rows the noise in PSI or
 Wasserstein alone passes 0.1 most of the time, and on a million rows any test is significant for a
@@ -34,6 +40,10 @@ SEVERITY_STEPS: dict[str, tuple[float, float, float, float]] = {
     "wasserstein": (0.1, 0.25, 0.5, 1.0),  # in reference standard deviations
 }
 MULTIVARIATE_PRACTICAL = 0.1  # a 10% rise of the mean PCA reconstruction error
+Tier = Literal["watch", "act"]
+# The watch tier's effect: how far the distribution moved, whatever the decision metric.
+WATCH_METRIC: dict[str, Metric] = {"numeric": "wasserstein", "categorical": "js"}
+WATCH_PRACTICAL: dict[str, float] = {"wasserstein": 0.1, "js": 0.03, "psi": 0.02, "ks": 0.05}
 
 # Upper quantiles of sqrt(n_eff) * W1 / sigma under no drift, Gaussian data (simulated, 4000 runs at
 # n_eff 100..2000; stable in n). alpha -> quantile; interpolated in log(alpha).
@@ -80,11 +90,13 @@ class DecisionRule:
     categorical_metric: Literal["js", "psi"] = "js"
     practical: dict[str, float] = field(default_factory=lambda: {m: s[0] for m, s in SEVERITY_STEPS.items()})
     feature_practical: dict[str, float] = field(default_factory=dict)  # per feature, in its metric's units
+    watch: bool = True  # the watch tier (certain but small changes); False: only `act` calls
+    watch_practical: dict[str, float] = field(default_factory=lambda: dict(WATCH_PRACTICAL))
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha < 1.0:
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
-        for name, value in {**self.practical, **self.feature_practical}.items():
+        for name, value in {**self.practical, **self.feature_practical, **self.watch_practical}.items():
             if not value >= 0.0:
                 raise ValueError(f"threshold for {name!r} must be >= 0, got {value}")
 
@@ -100,16 +112,44 @@ class DecisionRule:
         practical = self.practical_threshold(metric, feature)
         return max(practical, null_critical_value(metric, n_reference, n_current, dof, self.alpha))
 
+    def watch_threshold(self, metric: str, n_reference: int, n_current: int, dof: int) -> float:
+        """The watch tier's calibrated threshold: its small floor, raised to the noise level."""
+        floor = self.watch_practical.get(metric, WATCH_PRACTICAL[metric])
+        return max(floor, null_critical_value(metric, n_reference, n_current, dof, self.alpha))
+
     def drifted(self, score: float, threshold: float, adjusted_p_value: float) -> bool:
+        """The `act` tier's condition (kept for callers that need only the top tier)."""
         return bool(score >= threshold and adjusted_p_value <= self.alpha)
 
+    def tier(
+        self,
+        score: float,
+        threshold: float,
+        watch_score: float,
+        watch_threshold: float,
+        adjusted_p_value: float,
+    ) -> Tier | None:
+        """`act`, `watch` or None: significance first, then the effect decides the tier."""
+        if not adjusted_p_value <= self.alpha:
+            return None
+        if score >= threshold:
+            return "act"
+        if self.watch and watch_score >= watch_threshold:
+            return "watch"
+        return None
 
-def severity(metric: str, score: float, practical: float, drifted: bool = True) -> Severity:
-    """Tier of an effect size: the metric's steps, scaled when the practical threshold was changed."""
-    if not drifted or math.isnan(score):
+
+def severity(metric: str, score: float, practical: float, tier: Tier | None) -> Severity:
+    """Severity of a call: `watch` is low; `act` is medium, high from the metric's third step, critical
+    from its fourth (PSI 0.5 / 1.0, JS 0.3 / 0.5), scaled when the practical threshold was changed."""
+    if tier is None or math.isnan(score):
         return "none"
+    if tier == "watch":
+        return "low"
     steps = SEVERITY_STEPS.get(metric, SEVERITY_STEPS["psi"])
     scale = practical / steps[0] if practical > 0 else 1.0
-    passed = sum(score >= step * scale for step in steps)
-    tiers: tuple[Severity, ...] = ("low", "low", "medium", "high", "critical")
-    return tiers[passed]
+    if score >= steps[3] * scale:
+        return "critical"
+    if score >= steps[2] * scale:
+        return "high"
+    return "medium"

@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JARS   := engine/target/classpath.txt
 
-.PHONY: install jars nginx demo test lint format clean
+.PHONY: install jars nginx demo test test-fast lint format clean
 
 install: $(STAMP)
 
@@ -57,6 +57,11 @@ lint: install
 
 test: install jars nginx lint
 	$(BIN)/python -m pytest -q
+
+# The quick loop while developing: lint and every test that needs no engine. Tests that need one carry
+# the `engine` marker (tests/conftest.py marks them), so no engine starts here; CI runs `make test`.
+test-fast: install lint
+	$(BIN)/python -m pytest -q -m "not engine"
 
 format: install
 	$(BIN)/ruff format .

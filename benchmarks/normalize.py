@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from demo.scenario.agent import otlp_attribute as kv
 from shipper.normalizer import NormalizeConfig, Normalizer
 from shipper.records import Origin
 
@@ -34,16 +35,6 @@ PROMPTS = [
     "My card 4111 1111 1111 1111 was charged twice, email me at jane@example.com",
     "What is the refund policy for annual plans purchased before March?",
 ]
-
-
-def _kv(key: str, value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"key": key, "value": {"boolValue": value}}
-    if isinstance(value, int):
-        return {"key": key, "value": {"intValue": str(value)}}
-    if isinstance(value, float):
-        return {"key": key, "value": {"doubleValue": value}}
-    return {"key": key, "value": {"stringValue": value}}
 
 
 def native_prediction(rng: random.Random, i: int) -> dict[str, Any]:
@@ -145,8 +136,8 @@ def otlp_traces(rng: random.Random, i: int, spans: int = 4) -> dict[str, Any]:
             {
                 "resource": {
                     "attributes": [
-                        _kv("service.name", "support-bot"),
-                        _kv("deployment.environment.name", "prod"),
+                        kv("service.name", "support-bot"),
+                        kv("deployment.environment.name", "prod"),
                     ]
                 },
                 "scopeSpans": [
@@ -161,13 +152,13 @@ def otlp_traces(rng: random.Random, i: int, spans: int = 4) -> dict[str, Any]:
                                 "startTimeUnixNano": str(start + k),
                                 "endTimeUnixNano": str(start + k + 900_000_000),
                                 "attributes": [
-                                    _kv("gen_ai.operation.name", "chat"),
-                                    _kv("gen_ai.provider.name", "openai"),
-                                    _kv("gen_ai.request.model", "gpt-4o"),
-                                    _kv("gen_ai.response.model", "gpt-4o-2024-08-06"),
-                                    _kv("gen_ai.usage.input_tokens", rng.randrange(50, 3000)),
-                                    _kv("gen_ai.usage.output_tokens", 40),
-                                    _kv("server.address", "api.openai.com"),
+                                    kv("gen_ai.operation.name", "chat"),
+                                    kv("gen_ai.provider.name", "openai"),
+                                    kv("gen_ai.request.model", "gpt-4o"),
+                                    kv("gen_ai.response.model", "gpt-4o-2024-08-06"),
+                                    kv("gen_ai.usage.input_tokens", rng.randrange(50, 3000)),
+                                    kv("gen_ai.usage.output_tokens", 40),
+                                    kv("server.address", "api.openai.com"),
                                 ],
                                 "status": {"code": 1},
                             }

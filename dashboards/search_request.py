@@ -18,6 +18,7 @@ from typing import Any
 from dashboards.spec import Bucket, Metric, SavedSearch, Spec, Visualization
 from dashboards.vis_state import bucket_id, metric_id
 from mlsiem.errors import ConfigError
+from mlsiem.timefmt import iso
 
 _RELATIVE = re.compile(r"^now(?:-(\d+)([smhdw]))?$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -59,8 +60,8 @@ def _query(query: str, time_field: str, start: datetime, end: datetime) -> dict[
     time_range = {
         "range": {
             time_field: {
-                "gte": start.isoformat().replace("+00:00", "Z"),
-                "lte": end.isoformat().replace("+00:00", "Z"),
+                "gte": iso(start),
+                "lte": iso(end),
                 "format": "strict_date_optional_time",
             }
         }

@@ -31,6 +31,7 @@ from mlsiem.errors import MlsiemError
 from mlsiem.indices import alerts_alias, inference_stream
 from mlsiem.installer import run_setup
 from mlsiem.templates import SetupConfig
+from mlsiem.timefmt import iso
 from shipper.deadletter import DeadLetterWriter
 from shipper.normalizer import NormalizeConfig, Normalizer
 from shipper.pipeline import Pipeline
@@ -103,7 +104,7 @@ def _parse(value: str) -> datetime:
 def _models(engine: Engine, namespace: str, start: datetime, end: datetime) -> list[str]:
     body = {
         "size": 0,
-        "query": {"range": {"@timestamp": {"gte": start.isoformat(), "lt": end.isoformat()}}},
+        "query": {"range": {"@timestamp": {"gte": iso(start), "lt": iso(end)}}},
         "aggs": {"m": {"terms": {"field": "mlsiem.model.name", "size": 100}}},
     }
     buckets = engine.search(inference_stream(namespace), body)["aggregations"]["m"]["buckets"]

@@ -23,7 +23,8 @@ from detections.statistics.categorical import OTHER
 from detections.statistics.columns import CategoryCounts, NumericCounts
 from detections.statistics.operational import SERIES
 from detections.statistics.profile import ReferenceProfile
-from detections.window import Window, iso
+from detections.window import Window
+from mlsiem.timefmt import iso
 
 MAX_TERMS = 1000
 

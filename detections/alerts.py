@@ -28,6 +28,7 @@ from mlsiem.ecs.findings import (
     severity_from_label,
 )
 from mlsiem.indices import alerts_alias
+from mlsiem.timefmt import iso
 
 # Alert document fields that a group-by value may fill, by their ECS / mlsiem name.
 _GROUP_FIELDS = {
@@ -64,10 +65,6 @@ if (ctx._source.event.end != null && params.end.compareTo(ctx._source.event.end)
 }
 """
 _RANKS = {"low": 1, "medium": 2, "high": 3, "critical": 4}
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @dataclass
@@ -153,7 +150,7 @@ def alert_document(finding: Finding) -> dict[str, Any]:
         ),
     )
     document = alert.to_document()
-    document["event"]["end"] = _iso(finding.window_end)  # one format, so the update script can compare
+    document["event"]["end"] = iso(finding.window_end)  # one format, so the update script can compare
     for path, value in finding.group.items():
         if path in _GROUP_FIELDS:
             _merge(document, _nest(path, value))
@@ -171,8 +168,8 @@ class AlertWriter:
         document = alert_document(finding)
         evidence_count = finding.evidence.event_count if finding.evidence else None
         params = {
-            "end": _iso(finding.window_end),
-            "last_seen": _iso(finding.last_seen or finding.window_end),
+            "end": iso(finding.window_end),
+            "last_seen": iso(finding.last_seen or finding.window_end),
             "reason": finding.reason,
             "severity": finding.severity,
             "severity_rank": _RANKS[finding.severity],

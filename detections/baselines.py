@@ -28,10 +28,11 @@ from detections.datafiles import read_columns
 from detections.statistics.columns import CategoricalColumn
 from detections.statistics.operational import SERIES
 from detections.statistics.profile import ReferenceProfile, SeriesBaseline, build_profile
-from detections.window import Window, iso
+from detections.window import Window
 from mlsiem.adapter import Engine
 from mlsiem.errors import ConfigError
 from mlsiem.indices import BASELINES_INDEX, inference_stream
+from mlsiem.timefmt import iso
 
 
 def baseline_id(model: str, version: str | None) -> str:

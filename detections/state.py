@@ -15,10 +15,7 @@ from typing import Any
 from mlsiem.adapter import Engine
 from mlsiem.errors import EngineError
 from mlsiem.indices import STATE_INDEX
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+from mlsiem.timefmt import iso
 
 
 def _parse(value: str) -> datetime:
@@ -41,8 +38,8 @@ class DetectorState:
 
     def advance(self, detector: str, until: datetime) -> None:
         document = {
-            "@timestamp": _iso(datetime.now(UTC)),
-            "state": {"kind": "checkpoint", "detector": f"{self.job}:{detector}", "checkpoint": _iso(until)},
+            "@timestamp": iso(datetime.now(UTC)),
+            "state": {"kind": "checkpoint", "detector": f"{self.job}:{detector}", "checkpoint": iso(until)},
         }
         self.engine.index_document(STATE_INDEX, f"checkpoint:{self.job}:{detector}", document, refresh=True)
 
@@ -50,8 +47,8 @@ class DetectorState:
 
     def _lock_document(self, ttl: timedelta, now: datetime) -> dict[str, Any]:
         return {
-            "@timestamp": _iso(now),
-            "state": {"kind": "lock", "detector": self.job, "owner": self.owner, "expires": _iso(now + ttl)},
+            "@timestamp": iso(now),
+            "state": {"kind": "lock", "detector": self.job, "owner": self.owner, "expires": iso(now + ttl)},
         }
 
     def acquire(self, ttl: timedelta = timedelta(minutes=10), now: datetime | None = None) -> bool:

@@ -1,4 +1,4 @@
-"""The names of everything mlsiem writes, in one place (DESIGN.md, "Indices")."""
+"""The names of everything mlsiem writes, in one place (the table in README "Setup" lists them)."""
 
 from __future__ import annotations
 

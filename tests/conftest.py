@@ -1,4 +1,9 @@
-"""Shared fixtures: ONE real local OpenSearch engine per test session, on a free port."""
+"""Shared fixtures: ONE real local OpenSearch engine per test session, on a free port.
+
+Every test that needs an engine carries the `engine` marker, so `pytest -m "not engine"` (`make test-fast`)
+runs the rest without starting one: tests that use the `engine` or `local_engine` fixture (directly or
+through other fixtures) are marked here; tests that start engines of their own are marked in their module.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,15 @@ import pytest
 from mlsiem.adapter import Engine
 from mlsiem.config import ConnectionSettings
 from mlsiem.local_engine import LocalEngine, free_port
+
+ENGINE_FIXTURES = frozenset({"engine", "local_engine"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test whose fixture closure reaches the session's engine."""
+    for item in items:
+        if ENGINE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.engine)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from reliability.chaos import ChaosPlan, ChaosRun
+
+pytestmark = pytest.mark.engine  # the chaos run starts (and kills) an engine of its own
 
 
 def test_chaos_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:

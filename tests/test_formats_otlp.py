@@ -5,20 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from demo.scenario.agent import otlp_attribute as kv
 from shipper.normalizer import NormalizeConfig
 from tests.normalizing import assert_conforms, example_lines, normalize_lines, one
-
-
-def kv(key: str, value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"key": key, "value": {"boolValue": value}}
-    if isinstance(value, int):
-        return {"key": key, "value": {"intValue": str(value)}}
-    if isinstance(value, float):
-        return {"key": key, "value": {"doubleValue": value}}
-    if isinstance(value, list):
-        return {"key": key, "value": {"arrayValue": {"values": [{"stringValue": v} for v in value]}}}
-    return {"key": key, "value": {"stringValue": value}}
 
 
 def spans_line(*spans: dict[str, Any], resource: list[dict[str, Any]] | None = None) -> str:

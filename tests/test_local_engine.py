@@ -35,6 +35,7 @@ def _cli_status(home: Path, port: int) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.engine  # starts an engine of its own
 def test_start_status_stop_cycle(tmp_path: Path) -> None:
     port = free_port()
     engine = LocalEngine(port=port, heap="512m", root=tmp_path / "engine" / str(port))
@@ -83,6 +84,7 @@ def test_missing_maven_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         resolve_classpath(project)
 
 
+@pytest.mark.engine  # starts an engine of its own
 def test_three_node_cluster_survives_losing_a_node(tmp_path: Path) -> None:
     from mlsiem.adapter import Engine
     from mlsiem.config import ConnectionSettings

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-import pytest
 
 from mlsiem.adapter import Engine
 from mlsiem.indices import data_streams
@@ -15,8 +14,6 @@ from mlsiem.templates import SetupConfig
 from shipper.normalizer import NormalizeConfig
 from shipper.records import Normalized
 from tests.normalizing import MAPPINGS, example_lines, normalize_lines
-
-pytestmark = pytest.mark.engine
 
 
 def all_formats(namespace: str) -> list[Normalized]:

@@ -418,7 +418,6 @@ def test_abuse_incidents_cross_their_rule_thresholds(
 # ------------------------------------------------------------------------------------ on the engine
 
 
-@pytest.mark.engine
 def test_sigma_pack_fires_on_the_attacks_and_stays_quiet_otherwise(engine, namespace: str) -> None:  # type: ignore[no-untyped-def]
     """The shortest timeline (one hour) through the shipper's normalizer into the real engine, and the
     whole Sigma pack over it: nothing in the control period, the meant rule on every security and

@@ -8,10 +8,14 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from mlsiem.adapter import Engine
 from mlsiem.config import ConnectionSettings
 from mlsiem.local_engine import LocalEngine, free_port
 from tests.shipping import append_lines, count, exactly_once, ship_process, wait_for
+
+pytestmark = pytest.mark.engine  # two tests start engines of their own, which the fixture check cannot see
 
 
 def test_engine_stopped_and_restarted_mid_run(tmp_path: Path) -> None:

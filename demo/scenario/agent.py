@@ -39,7 +39,8 @@ CHAT_MODEL, CHAT_DEPLOYMENT, EMBEDDING_MODEL = (
 TOOL_SHARE = 0.3
 
 
-def _value(value: Any) -> dict[str, Any]:
+def otlp_value(value: Any) -> dict[str, Any]:
+    """A Python value as an OTLP/JSON `AnyValue` (64-bit integers are strings in OTLP/JSON)."""
     if isinstance(value, bool):
         return {"boolValue": value}
     if isinstance(value, int):
@@ -47,12 +48,17 @@ def _value(value: Any) -> dict[str, Any]:
     if isinstance(value, float):
         return {"doubleValue": value}
     if isinstance(value, list):
-        return {"arrayValue": {"values": [_value(v) for v in value]}}
+        return {"arrayValue": {"values": [otlp_value(v) for v in value]}}
     return {"stringValue": value}
 
 
+def otlp_attribute(key: str, value: Any) -> dict[str, Any]:
+    """One OTLP/JSON `KeyValue`."""
+    return {"key": key, "value": otlp_value(value)}
+
+
 def _attributes(values: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"key": key, "value": _value(value)} for key, value in values.items()]
+    return [otlp_attribute(key, value) for key, value in values.items()]
 
 
 def _nanos(epoch: float) -> str:

@@ -14,13 +14,16 @@ address sending synthetic applications).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 
 from demo.scenario.common import Emitted, Ids, inside, window
 from demo.scenario.config import ScenarioConfig
 from demo.scenario.manifest import Incident
 from demo.scenario.population import Population
-from demo.scenario.timeline import Timeline, iso
+from demo.scenario.timeline import Timeline
+from mlsiem.timefmt import iso
 
 MODEL = {"name": "credit-scorer", "version": "3.2.0", "type": "classification"}
 SERVICE = {"name": "credit-api", "version": "3.2.0", "environment": "prod"}
@@ -132,7 +135,7 @@ def _record(ids: Ids, when: float, user: tuple[str, str], ip: str, host: str) ->
     return {
         "type": "inference",
         "id": f"cs-{ids.hex(12)}",
-        "ts": iso(when),
+        "ts": iso(datetime.fromtimestamp(when, UTC)),
         "service": SERVICE,
         "host": host,
         "model": MODEL,

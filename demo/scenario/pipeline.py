@@ -12,6 +12,7 @@ logging.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,8 @@ import numpy as np
 from demo.scenario.common import Emitted, Ids, pick, window
 from demo.scenario.config import ScenarioConfig
 from demo.scenario.manifest import Incident
-from demo.scenario.timeline import Timeline, iso
+from demo.scenario.timeline import Timeline
+from mlsiem.timefmt import iso
 
 # model -> (pipeline, current version prefix, artifact format)
 MODELS = {
@@ -46,7 +48,7 @@ def _event(
     record: dict[str, Any] = {
         "type": "pipeline",
         "id": f"pl-{run}-{action}",
-        "ts": iso(when),
+        "ts": iso(datetime.fromtimestamp(when, UTC)),
         "action": action,
         "model": {"name": model, "version": version, "type": "classification"},
         "pipeline": {"name": pipeline, "run_id": run, "stage": stage},

@@ -14,7 +14,6 @@ baselines taken from it stay representative (a mature demo must not alert on its
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -81,9 +80,3 @@ class Timeline:
         starts = np.repeat(edges, counts)
         times = starts + rng.random(starts.size) * np.repeat(widths, counts)
         return np.sort(times)
-
-
-def iso(epoch: float) -> str:
-    """Epoch seconds as ISO 8601 UTC with microseconds (the native format's `ts`)."""
-    seconds, micros = divmod(round(epoch * 1e6), 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros:06d}Z"

@@ -18,8 +18,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from sigma.backends.elasticsearch import ESQLBackend, LuceneBackend
-from sigma.backends.opensearch import OpensearchLuceneBackend
+from sigma.backends.elasticsearch import ESQLBackend
 from sigma.collection import SigmaCollection
 from sigma.conversion.base import Backend
 from sigma.correlations import SigmaCorrelationRule
@@ -175,6 +174,3 @@ def _join(parts: list[Any]) -> str:
     """A rule with several conditions yields several queries; any of them matching is a match."""
     queries = [str(p) for p in parts]
     return queries[0] if len(queries) == 1 else " OR ".join(f"({q})" for q in queries)
-
-
-LUCENE_BACKENDS: tuple[type[Backend], ...] = (OpensearchLuceneBackend, LuceneBackend)

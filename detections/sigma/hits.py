@@ -16,7 +16,7 @@ from mlsiem.ecs.findings import SeverityLabel
 RuleKind = Literal["detection", "correlation"]
 MISSING = "(none)"
 
-# Sigma levels -> alert severity tiers (DESIGN: low | medium | high | critical).
+# Sigma levels -> the four alert severity tiers (`SeverityLabel`); "informational" has no tier of its own.
 LEVELS: dict[str, SeverityLabel] = {
     "informational": "low",
     "low": "low",

@@ -8,6 +8,7 @@ from typing import Any
 
 from mlsiem.errors import EngineError
 from mlsiem.indices import inference_stream, pipeline_stream
+from mlsiem.timefmt import iso
 
 SAMPLE_SIZE = 10  # sample event ids per hit
 PAGE_SIZE = 500  # composite aggregation page
@@ -22,10 +23,6 @@ def index_for(category: str, namespace: str) -> str:
 def index_pattern(category: str) -> str:
     """The same for every namespace, as exports need it."""
     return "logs-mlsiem.pipeline-*" if category == "pipeline" else "logs-mlsiem.inference-*"
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def time_range(start: datetime, end: datetime, inclusive_end: bool = False) -> dict[str, Any]:

@@ -18,7 +18,7 @@ ECS_VERSION: Final = "9.4.0"
 DocumentKind = Literal["inference", "pipeline", "drift", "alert"]
 DOCUMENT_KINDS: Final[tuple[DocumentKind, ...]] = ("inference", "pipeline", "drift", "alert")
 
-# `event.dataset` of each kind (DESIGN "Fields").
+# `event.dataset` of each kind: the dataset part of its data stream name (README "Setup").
 DATASETS: Final[Mapping[DocumentKind, str]] = MappingProxyType(
     {
         "inference": "mlsiem.inference",

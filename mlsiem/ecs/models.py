@@ -30,7 +30,7 @@ EventType = Literal[
 ]  # fmt: skip
 EventOutcome = Literal["failure", "success", "unknown"]
 
-# DESIGN enumerations.
+# mlsiem's own closed vocabularies (not ECS): the values docs/formats.md lists for these fields.
 ModelType = Literal["classification", "regression", "llm", "embedding", "ranking", "other"]
 GuardrailAction = Literal["allowed", "blocked", "modified"]
 FeatureValue = float | str | bool

@@ -8,7 +8,6 @@ The normalizer (`shipper.normalizer`) is the entry point.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Literal
 
 FormatName = Literal["auto", "native", "otlp", "litellm", "mapping", "ecs"]
-FORMAT_NAMES: Final[tuple[str, ...]] = ("auto", "native", "otlp", "litellm", "mapping", "ecs")

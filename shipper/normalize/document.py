@@ -27,7 +27,6 @@ from shipper.normalize.redaction import redact
 from shipper.records import EventKind
 
 ContentPolicy = Literal["full", "redacted", "hash", "none"]
-CONTENT_POLICIES: Final[tuple[ContentPolicy, ...]] = ("full", "redacted", "hash", "none")
 
 _LONG_MAX: Final = 2**63 - 1
 _sha256 = hashlib.sha256

@@ -38,7 +38,6 @@ from shipper.records import Normalized, Rejected
 TRUNCATED_LABEL: Final = "truncated_fields"
 DYNAMIC_FIELDS_BUDGET: Final = 1500
 REFUSING_LIMITS: Final = ("max_line_bytes", "max_depth", "max_fields")
-CUTTING_LIMITS: Final = ("max_features", "max_labels", "max_string_chars")
 FEATURES_FIELD: Final = "mlsiem.features"
 LABELS_FIELD: Final = "labels"
 _UNCUT: Final = frozenset({"event.original"})

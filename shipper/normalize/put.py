@@ -92,7 +92,7 @@ def put_time(target: dict[str, Any], key: str, value: Any, bad: list[str], name:
 def put_choice(
     target: dict[str, Any], key: str, value: Any, allowed: frozenset[str], bad: list[str], name: str
 ) -> None:
-    """A keyword with a closed set of values (ECS allowed values, DESIGN enumerations)."""
+    """A keyword with a closed set of values (ECS allowed values, or mlsiem's own in `mlsiem.ecs.models`)."""
     if value is None:
         return
     text = as_str(value)

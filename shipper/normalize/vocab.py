@@ -1,7 +1,8 @@
 """Closed vocabularies taken from the ECS layer (so there is one definition), and the pipeline actions.
 
-Pipeline actions (DESIGN "Fields") get their ECS `event.category` / `event.type` here; an action not
-listed is still accepted (any lower-case word) and filed as a `process` / `info` event.
+Pipeline actions (`event.action` of pipeline events, tabled in docs/formats.md) get their ECS
+`event.category` / `event.type` here; an action not listed is still accepted (any lower-case word) and
+filed as a `configuration` / `change` event when it ends in `_changed` or `_updated`, else `process` / `info`.
 """
 
 from __future__ import annotations

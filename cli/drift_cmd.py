@@ -30,6 +30,7 @@ ConfigOption = Annotated[
 ]
 # A CI log is not a terminal: rich would fold the table to 80 columns; 120 keeps every cell readable.
 console = Console(width=None if Console().is_terminal else 120)
+VERDICT_STYLE = {None: "[green]ok[/]", "watch": "[yellow]WATCH[/]", "act": "[bold red]DRIFT[/]"}
 SEVERITY_STYLE = {
     "none": "dim",
     "low": "yellow",
@@ -66,21 +67,22 @@ def _print_report(comparison: FileComparison) -> None:
         ("score", "right"),
         ("threshold", "right"),
         ("p adj", "right"),
-        ("drift", "left"),
+        ("verdict", "left"),
         ("severity", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     notes: list[str] = []
     for f in report.features:
         style = SEVERITY_STYLE[f.severity]
+        metric, score, threshold = f.decided_by  # a watch call shows the effect that made it
         table.add_row(
             f.feature,
             f.kind,
-            f.metric,
-            _number(f.score),
-            _number(f.threshold),
+            metric,
+            _number(score),
+            _number(threshold),
             _number(f.adjusted_p_value, 2),
-            "[bold red]DRIFT[/]" if f.drifted else "[green]ok[/]",
+            VERDICT_STYLE[f.tier],
             f"[{style}]{f.severity}[/]",
         )
         if f.note:
@@ -97,6 +99,7 @@ def _print_report(comparison: FileComparison) -> None:
     summary = report.summary()
     line = (
         f"{summary['drifted']} of {summary['features']} features drifted "
+        f"({summary['act']} act, {summary['watch']} watch) "
         f"(reference {report.reference_rows} rows, current {report.current_rows} rows, "
         f"alpha {report.alpha:g})"
     )

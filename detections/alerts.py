@@ -20,6 +20,7 @@ from mlsiem.ecs.findings import (
     AlertDrift,
     AlertEventFields,
     AlertInfo,
+    AlertTier,
     Evidence,
     MlsiemAlert,
     Rule,
@@ -57,6 +58,9 @@ if (ctx._source.event.end != null && params.end.compareTo(ctx._source.event.end)
     ctx._source.event.severity = params.severity_score;
     ctx._source.event.risk_score = params.risk_score;
   }
+  if (params.tier == 'act') {
+    ctx._source.mlsiem.alert.tier = 'act';
+  }
   if (params.evidence_count != null) {
     ctx._source.mlsiem.evidence.event_count =
         (ctx._source.mlsiem.evidence.event_count == null ? 0 : ctx._source.mlsiem.evidence.event_count)
@@ -84,6 +88,7 @@ class Finding:
     last_seen: datetime | None = None
     risk_score: float | None = None
     suppression: timedelta = timedelta(hours=1)
+    tier: AlertTier | None = None  # statistical detectors: "watch" (certain, small) or "act"
 
     @property
     def group_key(self) -> str:
@@ -141,6 +146,7 @@ def alert_document(finding: Finding) -> dict[str, Any]:
         mlsiem=MlsiemAlert(
             alert=AlertInfo(
                 severity=finding.severity,
+                tier=finding.tier,
                 group_key=finding.group_key,
                 first_seen=finding.first_seen or finding.window_start,
                 last_seen=finding.last_seen or finding.window_end,
@@ -177,6 +183,7 @@ class AlertWriter:
             "risk_score": document["event"]["risk_score"],
             "ranks": _RANKS,
             "evidence_count": evidence_count,
+            "tier": finding.tier,
         }
         body = {
             "script": {"lang": "painless", "source": _UPDATE_SCRIPT, "params": params},

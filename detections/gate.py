@@ -53,6 +53,7 @@ class GateConfig(BaseModel):
     categorical_metric: Literal["js", "psi"] = "js"
     thresholds: dict[Literal["psi", "js", "ks", "wasserstein"], float] = Field(default_factory=dict)
     feature_thresholds: dict[str, float] = Field(default_factory=dict)
+    watch: bool = Field(True, description="call certain but small changes too (the watch tier, low)")
     fail_on: FailOn = Field(default_factory=FailOn)
 
     @model_validator(mode="after")
@@ -70,6 +71,7 @@ class GateConfig(BaseModel):
             categorical_metric=self.categorical_metric,
             practical=practical,
             feature_practical=dict(self.feature_thresholds),
+            watch=self.watch,
         )
 
 

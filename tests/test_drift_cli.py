@@ -107,8 +107,14 @@ def test_gate_fails_on_drift_with_json_verdict(files: dict[str, Path]) -> None:
 
 
 def test_gate_config_allows_drift_and_sets_thresholds(files: dict[str, Path], tmp_path: Path) -> None:
+    """A raised act threshold leaves age (0.5 sigma, PSI about 0.25) a watch-tier call: it fails the gate
+    by default (min_severity low) and passes when only act-tier calls (medium and up) fail."""
     config = tmp_path / "gate.yaml"
-    config.write_text("allowed_to_drift: [channel]\nthresholds: {psi: 0.5}\nexclude: [score]\n")
+    settings = "allowed_to_drift: [channel]\nthresholds: {psi: 0.5}\nexclude: [score]\n"
+    config.write_text(settings)
+    out = run("gate", "-r", str(files["reference"]), "-c", str(files["shifted"]), "--config", str(config))
+    assert out.returncode == 1 and "age" in out.stdout, out.stdout + out.stderr
+    config.write_text(settings + "fail_on: {min_severity: medium}\n")
     out = run("gate", "-r", str(files["reference"]), "-c", str(files["shifted"]), "--config", str(config))
     assert out.returncode == 0, out.stdout + out.stderr
     assert (

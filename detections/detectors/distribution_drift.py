@@ -29,7 +29,7 @@ from mlsiem.ecs.findings import (
     SeverityLabel,
 )
 
-_TIERS: tuple[SeverityLabel, ...] = ("low", "medium", "high", "critical")
+_SEVERITIES: tuple[SeverityLabel, ...] = ("low", "medium", "high", "critical")
 
 
 class DriftTuning(Tuning):
@@ -43,6 +43,7 @@ class DriftTuning(Tuning):
     feature_practical: dict[str, float] = Field(
         default_factory=dict, description="per feature, in its metric's units"
     )
+    watch: bool = Field(True, description="also alert certain but small changes (the watch tier, low)")
 
     @field_validator("practical", "feature_practical")
     @classmethod
@@ -60,12 +61,13 @@ class DriftTuning(Tuning):
             categorical_metric=self.categorical_metric,
             practical={**defaults, **self.practical},
             feature_practical=dict(self.feature_practical),
+            watch=self.watch,
         )
 
 
 def _worst(drifts: list[FeatureDrift]) -> SeverityLabel:
-    ranks = [_TIERS.index(d.severity) for d in drifts if d.severity in _TIERS]
-    return _TIERS[max(ranks)] if ranks else "low"
+    ranks = [_SEVERITIES.index(d.severity) for d in drifts if d.severity in _SEVERITIES]
+    return _SEVERITIES[max(ranks)] if ranks else "low"
 
 
 def metric_document(window: Window, baseline_id: str, drift: FeatureDrift) -> tuple[str, dict[str, Any]]:
@@ -119,7 +121,7 @@ class DistributionDrift(Detector):
         judgement.metrics = [
             metric_document(window, self.setup.baseline_id, d) for d in report.features if d.test != "none"
         ]
-        drifted = sorted(report.drifted, key=lambda d: -d.score / d.threshold)
+        drifted = sorted(report.drifted, key=lambda d: d.strength)
         if drifted:
             evidence = Evidence(query=window.lucene(), event_count=total_events(response))
             judgement.findings.append(self._finding(window, drifted, evidence))
@@ -130,20 +132,24 @@ class DistributionDrift(Detector):
 
     def _finding(self, window: Window, drifted: list[FeatureDrift], evidence: Evidence) -> Any:
         top = drifted[0]
+        tier = "act" if top.tier == "act" else "watch"
+        metric, score, threshold = top.decided_by
         p_value = top.adjusted_p_value
         shown = "< 1e-12" if p_value < 1e-12 else f"{p_value:.2g}"
+        headline = self.headline(window, drifted)
+        if tier == "watch":
+            headline += " slightly (watch: certain, below the practical threshold)"
         reason = (
-            f"{self.headline(window, drifted)}; worst {top.feature} ({top.metric} {top.score:.3f} > "
-            f"{top.threshold:.3f}, adjusted p {shown})."
+            f"{headline}; worst {top.feature} ({metric} {score:.3f} > {threshold:.3f}, adjusted p {shown})."
         )
         drift = AlertDrift(
-            metric=top.metric,
-            score=top.score,
-            threshold=top.threshold,
+            metric=metric,
+            score=score,
+            threshold=threshold,
             p_value=top.adjusted_p_value,
             feature=top.feature,
             top_features=[d.feature for d in drifted[:10]],
             reference_size=top.reference_size,
             current_size=top.current_size,
         )
-        return self.finding(window, _worst(drifted), reason, drift=drift, evidence=evidence)
+        return self.finding(window, _worst(drifted), reason, drift=drift, evidence=evidence, tier=tier)

@@ -67,6 +67,20 @@ class FeatureDrift:
     def tested(self) -> bool:
         return not math.isnan(self.p_value)
 
+    @property
+    def decided_by(self) -> tuple[str, float, float]:
+        """(metric, score, threshold) that made the call: the watch effect for a watch call."""
+        if self.tier == "watch":
+            return self.watch_metric, self.watch_score, self.watch_threshold
+        return self.metric, self.score, self.threshold
+
+    @property
+    def strength(self) -> tuple[int, float]:
+        """Sort key of calls, strongest first: act before watch, then by score over threshold."""
+        _, score, threshold = self.decided_by
+        ratio = score / threshold if threshold > 0 else math.inf
+        return (0 if self.tier == "act" else 1, -ratio)
+
 
 @dataclass
 class DriftReport:
@@ -82,9 +96,7 @@ class DriftReport:
 
     def summary(self) -> dict[str, Any]:
         tested = [f for f in self.features if f.tested or f.test == "schema"]
-        drifted = sorted(
-            self.drifted, key=lambda f: -(f.score / f.threshold if f.threshold > 0 else math.inf)
-        )
+        drifted = sorted(self.drifted, key=lambda f: f.strength)
         worst = max((SEVERITY_ORDER.index(f.severity) for f in drifted), default=0)
         return {
             "features": len(tested),

@@ -44,6 +44,8 @@ Tier = Literal["watch", "act"]
 # The watch tier's effect: how far the distribution moved, whatever the decision metric.
 WATCH_METRIC: dict[str, Metric] = {"numeric": "wasserstein", "categorical": "js"}
 WATCH_PRACTICAL: dict[str, float] = {"wasserstein": 0.1, "js": 0.03, "psi": 0.02, "ks": 0.05}
+# A watch call must be more certain than an act call: its test at alpha / WATCH_CERTAINTY.
+WATCH_CERTAINTY = 3.0
 
 # Upper quantiles of sqrt(n_eff) * W1 / sigma under no drift, Gaussian data (simulated, 4000 runs at
 # n_eff 100..2000; stable in n). alpha -> quantile; interpolated in log(alpha).
@@ -115,7 +117,8 @@ class DecisionRule:
     def watch_threshold(self, metric: str, n_reference: int, n_current: int, dof: int) -> float:
         """The watch tier's calibrated threshold: its small floor, raised to the noise level."""
         floor = self.watch_practical.get(metric, WATCH_PRACTICAL[metric])
-        return max(floor, null_critical_value(metric, n_reference, n_current, dof, self.alpha))
+        noise = null_critical_value(metric, n_reference, n_current, dof, self.alpha / WATCH_CERTAINTY)
+        return max(floor, noise)
 
     def drifted(self, score: float, threshold: float, adjusted_p_value: float) -> bool:
         """The `act` tier's condition (kept for callers that need only the top tier)."""
@@ -134,7 +137,8 @@ class DecisionRule:
             return None
         if score >= threshold:
             return "act"
-        if self.watch and watch_score >= watch_threshold:
+        certain = adjusted_p_value <= self.alpha / WATCH_CERTAINTY
+        if self.watch and certain and watch_score >= watch_threshold:
             return "watch"
         return None
 

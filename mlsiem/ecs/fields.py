@@ -313,6 +313,7 @@ ALERT_FIELDS: FieldTable = {
     "threat.tactic.name": KEYWORD,
     "threat.tactic.reference": KEYWORD,
     "mlsiem.alert.severity": KEYWORD,
+    "mlsiem.alert.tier": KEYWORD,
     "mlsiem.alert.status": KEYWORD,
     "mlsiem.alert.group_key": KEYWORD,
     "mlsiem.alert.occurrences": LONG,

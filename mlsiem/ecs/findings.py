@@ -31,6 +31,8 @@ SeverityScore = Literal[21, 47, 73, 99]
 DriftSeverity = Literal["none", "low", "medium", "high", "critical"]
 RuleCategory = Literal["drift", "operational", "performance", "security", "pipeline"]
 AlertStatus = Literal["open", "acknowledged", "closed"]
+# "watch": statistically certain but small (investigate); "act": practically large.
+AlertTier = Literal["watch", "act"]
 
 SEVERITY_SCORES: Final[dict[SeverityLabel, SeverityScore]] = {
     "low": 21,
@@ -86,6 +88,7 @@ class Threat(EcsModel):
 
 class AlertInfo(EcsModel):
     severity: SeverityLabel
+    tier: AlertTier | None = None
     status: AlertStatus = "open"
     group_key: str | None = None
     occurrences: int = 1

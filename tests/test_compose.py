@@ -20,9 +20,9 @@ import typer.main
 import yaml
 
 from cli import app
-from mlsiem.paths import PROJECT_ROOT
 
-COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
 PROFILES = {"opensearch": ("opensearch", "opensearch-dashboards"), "elastic": ("elasticsearch", "kibana")}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -46,8 +47,9 @@ def test_mlsiem_home_wins_for_state(clean_env: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_the_checkout_keeps_its_state_local() -> None:
-    """The suite (conftest) and the Makefile keep state in the project's .mlsiem/, not the user's."""
-    assert state_dir() == ROOT / ".mlsiem"
+    """The suite (conftest) and the Makefile keep state in the project's .mlsiem/ (or an explicit
+    MLSIEM_HOME), never in the user's state folder."""
+    assert os.environ.get("MLSIEM_HOME") and state_dir() == Path(os.environ["MLSIEM_HOME"])
     assert "export MLSIEM_HOME ?= $(CURDIR)/.mlsiem" in (ROOT / "Makefile").read_text()
 
 

@@ -126,6 +126,7 @@ def test_the_wheel_carries_the_data(wheel: Path) -> None:
     assert not [n for n in names if "/target/" in n or n.startswith(("tests/", "docs/"))]
 
 
+@pytest.mark.engine  # starts a local engine of its own
 def test_installed_wheel_runs_every_command_from_another_folder(venv: Path, tmp_path: Path) -> None:
     site = site_packages(venv)
     before = files_under(site)

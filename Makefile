@@ -7,7 +7,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-JARS   := engine/target/classpath.txt
+# The checkout keeps its state (engine data, shipper registry) in a project-local folder; an installed
+# mlsiem uses the user's ($XDG_STATE_HOME/mlsiem). An MLSIEM_HOME from the environment wins.
+export MLSIEM_HOME ?= $(CURDIR)/.mlsiem
 
 .PHONY: install jars nginx demo test test-fast lint format clean
 
@@ -20,9 +22,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
-jars: $(JARS)
-
-$(JARS): $(STAMP) engine/pom.xml $(shell find engine/src -name '*.java')
+# The engine's launcher and classpath are built under the user cache ($XDG_CACHE_HOME/mlsiem/engine/<hash
+# of pom + sources>), shared by checkouts of the same engine project; a no-op when that build exists.
+jars: $(STAMP)
 	$(BIN)/python -c 'from mlsiem.local_engine import resolve_classpath; resolve_classpath()'
 
 # nginx is the TLS + basic-auth proxy that tests/test_tls_auth.py puts in front of the local engine.
@@ -67,4 +69,4 @@ format: install
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) engine/target .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache

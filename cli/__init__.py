@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Annotated
 
 import click
 import typer
 from typer.core import TyperGroup
 
+from mlsiem import __version__
 from mlsiem.errors import ConfigError, MlsiemError
 
 # name -> (module, attribute): a typer sub-app or a command function. Listed in the order of --help.
@@ -62,8 +64,19 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"mlsiem {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
     """SIEM integration for AI systems: ship ML/LLM telemetry as ECS, detect drift and attacks, alert."""
 
 

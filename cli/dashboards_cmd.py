@@ -1,15 +1,17 @@
-"""`mlsiem dashboards import`: load the bundled dashboards into Kibana or OpenSearch Dashboards."""
+"""`mlsiem dashboards`: check the bundled dashboards; import them into Kibana or OpenSearch Dashboards."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from cli.common import InsecureOption, JsonOption, console, err_console, print_json
-from dashboards.importer import ImportReport, import_saved_objects, saved_object_files
-from dashboards.spec import Flavor
+from dashboards.importer import ImportReport, import_saved_objects, merged_payload, saved_object_files
+from dashboards.render import stale_files
+from dashboards.spec import DASHBOARDS_DIR, FLAVORS, Flavor, load_spec
 from mlsiem.config import ConnectionSettings, load_settings
 from mlsiem.errors import ConfigError
 
@@ -84,4 +86,51 @@ def import_command(
         raise typer.Exit(1)
 
 
+def list_command(
+    flavor: Annotated[
+        Flavor | None, typer.Option("--flavor", help="kibana | opensearch (default: both).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the bundled dashboards; exit 1 when a file does not parse or differs from the spec."""
+    stale = set(stale_files(load_spec()))
+    rows = []
+    for each in [flavor] if flavor else FLAVORS:
+        for path in saved_object_files(each):
+            _, objects = merged_payload([path])  # a line that is no saved object is a ConfigError
+            titles = [
+                o.get("attributes", {}).get("title", o["id"]) for o in objects if o["type"] == "dashboard"
+            ]
+            rows.append(
+                {
+                    "flavor": each,
+                    "file": str(path),
+                    "dashboards": titles,
+                    "objects": len(objects),
+                    "current": path not in stale,
+                }
+            )
+    if as_json:
+        print_json({"files": rows, "ok": all(r["current"] for r in rows) and not stale})
+    else:
+        table = Table(title=f"bundled dashboards in {DASHBOARDS_DIR}")
+        for column in ("flavor", "file", "dashboards", "objects", "matches spec"):
+            table.add_column(column)
+        for row in rows:
+            current = "[green]yes[/]" if row["current"] else "[red]no[/]"
+            table.add_row(
+                row["flavor"],
+                Path(row["file"]).name,
+                ", ".join(row["dashboards"]),
+                str(row["objects"]),
+                current,
+            )
+        console.print(table)
+        for path in sorted(stale - {Path(r["file"]) for r in rows}):
+            console.print(f"[red]missing or left over:[/] {path}")
+    if stale:
+        raise typer.Exit(1)
+
+
+app.command("list")(list_command)
 app.command("import")(import_command)

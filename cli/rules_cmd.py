@@ -29,7 +29,7 @@ app = typer.Typer(
 )
 
 PackOption = Annotated[
-    Path | None, typer.Option("--pack", help="Rule pack folder (default: the project's sigma_rules/).")
+    Path | None, typer.Option("--pack", help="Rule pack folder (default: the bundled sigma_rules pack).")
 ]
 RuleOption = Annotated[
     list[str] | None, typer.Option("--rule", help="Only this rule (name or id); repeat for more.")
@@ -58,7 +58,8 @@ def check(pack_dir: PackOption = None, as_json: JsonOption = False) -> None:
 
     pack = _pack(pack_dir)
     issues = check_pack(pack)
-    if pack.root.resolve() == PACK_ROOT.resolve() and not docs_current(pack, DOCS_FILE):
+    bundled = pack.root.resolve() == PACK_ROOT.resolve()
+    if DOCS_FILE is not None and bundled and not docs_current(pack, DOCS_FILE):  # docs: in a checkout only
         issues.append(
             Issue("docs", "docs", f"{DOCS_FILE} is out of date: run `mlsiem rules export --target docs`")
         )
@@ -242,6 +243,10 @@ def export(
         from detections.sigma.docs_table import DOCS_FILE, update_docs
 
         path = output or DOCS_FILE
+        if path is None:
+            raise ConfigError(
+                "--target docs: no docs/sigma.md outside a source checkout; name a file with --output"
+            )
         report.update(file=str(path), changed=update_docs(pack, path))
     if as_json:
         print_json(report)

@@ -22,8 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlsiem.ecs.fields import DocumentKind
 from mlsiem.errors import ConfigError
+from mlsiem.paths import package_folder
 
-DASHBOARDS_DIR = Path(__file__).resolve().parent  # the spec and the NDJSON files live beside the code
+DASHBOARDS_DIR = package_folder("dashboards")  # the spec and the NDJSON files: package data beside the code
 SPEC_PATH = DASHBOARDS_DIR / "spec.yaml"
 GRID_COLUMNS = 48  # the width of both apps' dashboard grid
 

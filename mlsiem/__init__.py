@@ -6,4 +6,10 @@ engine adapter, the ECS models, index setup and the local engine's control. It i
 exception is `__main__`, the `python -m mlsiem` entry point).
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+# The version lives in pyproject.toml only; the installed distribution's metadata carries it here.
+try:
+    __version__ = version("mlsiem")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"

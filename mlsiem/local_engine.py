@@ -1,13 +1,14 @@
 """The local OpenSearch engine: a real OpenSearch 2.19 node in a JVM, assembled from Maven Central jars.
 
 `engine/pom.xml` resolves the server and its module plugins; `engine/.../LocalNode.java` starts one node
-with them on the classpath. This module resolves the jars once (cached under `engine/target`), starts
+with them on the classpath. This module resolves the jars once (cached under the user cache), starts
 one or more nodes in the background (pid, log and data files under the state directory), waits until
 the cluster answers, and stops them cleanly. Several nodes form one cluster over the transport ports.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlsiem.errors import LocalEngineError
-from mlsiem.paths import ENGINE_PROJECT, state_dir
+from mlsiem.paths import cache_dir, package_folder, state_dir
 
 MAIN_CLASS = "org.mlsiem.engine.LocalNode"
 TRANSPORT_OFFSET = 100  # transport port = HTTP port + 100 (9200 -> 9300, as OpenSearch's defaults)
@@ -74,31 +76,64 @@ def java_binary() -> str:
     return java
 
 
-def resolve_classpath(project: Path = ENGINE_PROJECT) -> str:
-    """Compile the launcher and resolve the OpenSearch jars with Maven, once; later calls read the cache."""
-    target = project / "target"
-    cp_file = target / "classpath.txt"
-    classes = target / "classes"
-    sources = [project / "pom.xml", *sorted((project / "src").rglob("*.java"))]
-    newest_source = max(p.stat().st_mtime for p in sources)
-    if not (cp_file.exists() and classes.exists() and cp_file.stat().st_mtime >= newest_source):
-        mvn = shutil.which("mvn")
-        if not mvn:
-            raise LocalEngineError(
-                "Maven was not found: the local engine's jars come from Maven Central through `mvn`. "
-                "Install it (for example `apt-get install maven`)."
-            )
+def engine_project() -> Path:
+    """The local engine's Maven project (`pom.xml` + `src/`), as installed with the package."""
+    return package_folder("engine")
+
+
+def _project_digest(project: Path) -> str:
+    """A hash of the pom and the Java sources: a changed or upgraded project gets a build of its own."""
+    digest = hashlib.sha256()
+    for path in [project / "pom.xml", *sorted((project / "src").rglob("*.java"))]:
+        digest.update(path.relative_to(project).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def resolve_classpath(project: Path | None = None, cache: Path | None = None) -> str:
+    """Compile the launcher and resolve the OpenSearch jars with Maven, once; later calls read the cache.
+
+    The build runs on a copy of the project under the user cache (`cache_dir()/engine/<hash>`), never in
+    the install tree; the jars themselves stay in Maven's own repository (~/.m2). A build is assembled
+    in a temporary folder and renamed into place, so concurrent first starts cannot see half of one.
+    """
+    project = project or engine_project()
+    build = (cache or cache_dir() / "engine") / _project_digest(project)
+    cp_file = build / "target" / "classpath.txt"
+    classes = build / "target" / "classes"
+    if not (cp_file.is_file() and classes.is_dir()):
+        _build(project, build)
+    return f"{classes}{os.pathsep}{cp_file.read_text().strip()}"
+
+
+def _build(project: Path, build: Path) -> None:
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise LocalEngineError(
+            "Maven was not found: the local engine's jars come from Maven Central through `mvn`. "
+            "Install it (for example `apt-get install maven`)."
+        )
+    build.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{build.name}.", dir=build.parent))
+    try:
+        shutil.copy2(project / "pom.xml", work / "pom.xml")
+        shutil.copytree(project / "src", work / "src")
         proc = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(project / "pom.xml"), "package", "-DskipTests"],
+            [mvn, "-q", "-B", "-f", str(work / "pom.xml"), "package", "-DskipTests"],
             capture_output=True,
             text=True,
             check=False,
         )
-        if proc.returncode != 0 or not cp_file.exists():
+        if proc.returncode != 0 or not (work / "target" / "classpath.txt").is_file():
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
             raise LocalEngineError(f"Maven could not build the local engine ({project / 'pom.xml'}):\n{tail}")
-        cp_file.touch()
-    return f"{classes}{os.pathsep}{cp_file.read_text().strip()}"
+        # classpath.txt names jars in ~/.m2 only; the classes folder is found beside it, so the build moves.
+        try:
+            work.rename(build)
+        except OSError:
+            if not (build / "target" / "classpath.txt").is_file():  # not a finished build of another process
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

@@ -7,14 +7,20 @@ through other fixtures) are marked here; tests that start engines of their own a
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from mlsiem.adapter import Engine
 from mlsiem.config import ConnectionSettings
 from mlsiem.local_engine import LocalEngine, free_port
+
+# The checkout keeps its state in a project-local folder (as `make demo` does), not in the user's; set
+# before any test runs, so commands run in subprocesses inherit it. An explicit MLSIEM_HOME wins.
+os.environ.setdefault("MLSIEM_HOME", str(Path(__file__).resolve().parent.parent / ".mlsiem"))
 
 ENGINE_FIXTURES = frozenset({"engine", "local_engine"})
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,9 +21,9 @@ import typer.main
 import yaml
 
 from cli import app
-from mlsiem.paths import PROJECT_ROOT
 
-COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
 PROFILES = {"opensearch": ("opensearch", "opensearch-dashboards"), "elastic": ("elasticsearch", "kibana")}
 
 
@@ -185,3 +186,51 @@ def test_docker_compose_config_accepts_the_file_when_docker_is_here(tmp_path: Pa
             cwd=tmp_path,
         )
         assert out.returncode == 0, out.stderr
+
+
+# --------------------------------------------------------------------------------------- Dockerfile
+
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def dockerfile_stages() -> dict[str, list[str]]:
+    """Stage name -> its instructions (continuation lines joined, comments dropped), in file order."""
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    stages: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("FROM "):
+            words = line.split()
+            assert len(words) == 4 and words[2].upper() == "AS", f"every stage is named: {line}"
+            current = stages.setdefault(words[3], [])
+        current.append(line)
+    return stages
+
+
+def test_dockerfile_builds_the_wheel_and_installs_it_as_a_user() -> None:
+    stages = dockerfile_stages()
+    assert list(stages) == ["build", "runtime"]
+    build, runtime = stages["build"], stages["runtime"]
+    copied = {source for line in build if line.startswith("COPY ") for source in line.split()[1:-1]}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    assert packages | {"pyproject.toml", "README.md"} <= copied, "the build stage copies every package"
+    assert any(line.startswith("RUN pip wheel") for line in build)
+
+    assert not [line for line in runtime if line.startswith(("COPY ", "ADD "))], "no source in the runtime"
+    (install,) = [line for line in runtime if "pip install" in line]
+    assert "from=build" in install and "--no-index" in install and " -e " not in install
+    user = [line.split()[1] for line in runtime if line.startswith("USER ")]
+    assert user and user[-1] not in ("root", "0"), "the runtime runs as an unprivileged user"
+    assert any(line.startswith("ENTRYPOINT") and "mlsiem" in line for line in runtime)
+
+
+def test_compose_builds_the_runtime_stage_tagged_with_the_version() -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    for name, service in compose()["services"].items():
+        if "build" in service:
+            assert service["build"] == {"context": ".", "target": "runtime"}, name
+            assert service["image"] == f"mlsiem:{version}", name

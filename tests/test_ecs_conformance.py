@@ -1,23 +1,26 @@
-"""The ECS layer against ECS 9.4 itself: types, namespaces, allowed values, and models vs. mappings."""
+"""The ECS layer against ECS 9.4 itself: types, namespaces, allowed values, and models vs. mappings.
+
+ECS comes from the vendored field table (`mlsiem/ecs/ecs_fields.json`, see `mlsiem.ecs.reference`).
+"""
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import pytest
-import yaml
 from pydantic import BaseModel, ValidationError
 
-import mlsiem.paths
 from mlsiem.ecs import (
     DOCUMENT_KINDS,
     DOCUMENT_MODELS,
     ECS_TYPE_DEVIATIONS,
+    ECS_VERSION,
     EventCategory,
     EventKind,
     EventOutcome,
@@ -29,8 +32,8 @@ from mlsiem.ecs import (
     severity_from_label,
 )
 from mlsiem.ecs.fields import CASELESS_SUBFIELD, FieldSpec
+from mlsiem.ecs.reference import EcsField, ecs_fields, render
 
-ECS_FLAT = Path(mlsiem.paths.PROJECT_ROOT).parent / "shared" / "ecs" / "ecs_flat.yml"
 # Not in ECS 9.4 but in its next release; the only non-ECS name allowed outside `mlsiem.*`.
 NEXT_ECS_FIELDS = {"gen_ai.provider.name"}
 # Objects whose keys are free: the model holds a dict, the mapping an open object.
@@ -197,13 +200,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture(scope="module")
-def ecs() -> dict[str, dict[str, Any]]:
-    """ECS 9.4's flat field list, parsed once (1.2 MB of YAML: the C loader when there is one)."""
-    if not ECS_FLAT.is_file():
-        pytest.fail(f"ECS field list not found at {ECS_FLAT}: shared/ecs must sit beside the project")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with ECS_FLAT.open(encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=loader)
+def ecs() -> dict[str, EcsField]:
+    """ECS 9.4's fields (all of them, trimmed to type, multi-fields and allowed values)."""
+    return ecs_fields()
 
 
 def mapping_leaves(properties: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -274,7 +273,7 @@ def dotted_keys(value: Any, prefix: str = "") -> list[str]:
 
 
 @pytest.mark.parametrize("kind", DOCUMENT_KINDS)
-def test_ecs_fields_have_ecs_types(ecs: dict[str, dict[str, Any]], kind: str) -> None:
+def test_ecs_fields_have_ecs_types(ecs: dict[str, EcsField], kind: str) -> None:
     wrong = []
     for path, body in mapping_leaves(mapping_for(kind)["properties"]):
         if path not in ecs and path not in ECS_TYPE_DEVIATIONS:
@@ -285,7 +284,7 @@ def test_ecs_fields_have_ecs_types(ecs: dict[str, dict[str, Any]], kind: str) ->
     assert not wrong, "\n".join(wrong)
 
 
-def test_deviations_name_real_ecs_fields(ecs: dict[str, dict[str, Any]]) -> None:
+def test_deviations_name_real_ecs_fields(ecs: dict[str, EcsField]) -> None:
     for path, (ecs_type, our_type, reason) in ECS_TYPE_DEVIATIONS.items():
         assert reason, path
         if path in NEXT_ECS_FIELDS:
@@ -303,7 +302,7 @@ def test_deviations_are_used() -> None:
 
 
 @pytest.mark.parametrize("kind", DOCUMENT_KINDS)
-def test_non_ecs_fields_are_namespaced(ecs: dict[str, dict[str, Any]], kind: str) -> None:
+def test_non_ecs_fields_are_namespaced(ecs: dict[str, EcsField], kind: str) -> None:
     stray = [
         path
         for path, _ in mapping_leaves(mapping_for(kind)["properties"])
@@ -313,10 +312,10 @@ def test_non_ecs_fields_are_namespaced(ecs: dict[str, dict[str, Any]], kind: str
 
 
 @pytest.mark.parametrize("kind", DOCUMENT_KINDS)
-def test_multi_fields_are_ecs_multi_fields(ecs: dict[str, dict[str, Any]], kind: str) -> None:
+def test_multi_fields_are_ecs_multi_fields(ecs: dict[str, EcsField], kind: str) -> None:
     """ECS's own multi-fields, plus our lowercase `caseless` keyword that detection rules match on."""
     for path, sub, body in multi_fields(mapping_for(kind)["properties"]):
-        declared = {m["name"]: m["type"] for m in ecs.get(path, {}).get("multi_fields", [])}
+        declared = dict(ecs.get(path, {}).get("multi_fields", {}))
         declared[CASELESS_SUBFIELD] = "keyword"
         assert declared.get(sub) == body["type"], f"{path}.{sub}: not an ECS multi-field of that type"
 
@@ -381,8 +380,8 @@ def test_round_trip_gives_nested_documents(kind: str) -> None:
         ("event.outcome", EventOutcome),
     ],
 )
-def test_literals_are_ecs_allowed_values(ecs: dict[str, dict[str, Any]], field: str, literal: Any) -> None:
-    allowed = {value["name"] for value in ecs[field]["allowed_values"]}
+def test_literals_are_ecs_allowed_values(ecs: dict[str, EcsField], field: str, literal: Any) -> None:
+    allowed = set(ecs[field]["allowed_values"])
     assert set(typing.get_args(literal)) == allowed
 
 
@@ -459,3 +458,23 @@ def test_severity_helpers() -> None:
     ]  # fmt: skip
     with pytest.raises(ValueError):
         severity_from_label("urgent")  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------- the vendored table
+
+
+def test_vendored_ecs_table_is_the_release_the_code_targets(ecs: dict[str, EcsField]) -> None:
+    """The whole release (not only the mapped fields), with its source and licence named."""
+    document = json.loads(resources.files("mlsiem.ecs").joinpath("ecs_fields.json").read_text("utf-8"))
+    assert document["ecs_version"] == ECS_VERSION
+    assert "elastic/ecs" in document["source"] and "Apache License 2.0" in document["license"]
+    assert len(ecs) > 2000  # ECS 9.4 defines 2605 fields
+    assert ecs["@timestamp"] == {"type": "date"}
+    assert ecs["gen_ai.response.finish_reasons"]["type"] == "nested"
+    assert "gen_ai.provider.name" not in ecs  # the next release's field: see NEXT_ECS_FIELDS
+
+
+def test_vendored_table_is_what_the_generator_writes(ecs: dict[str, EcsField]) -> None:
+    """Regenerating from the same fields gives the committed file byte for byte (no hand edits)."""
+    committed = resources.files("mlsiem.ecs").joinpath("ecs_fields.json").read_text("utf-8")
+    assert render(ecs) == committed

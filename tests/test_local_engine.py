@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mlsiem.errors import LocalEngineError
-from mlsiem.local_engine import ENGINE_PROJECT, LocalEngine, free_port, resolve_classpath
+from mlsiem.local_engine import LocalEngine, engine_project, free_port, resolve_classpath
 
 
 def test_session_engine_is_a_real_opensearch_219(local_engine: LocalEngine) -> None:
@@ -78,10 +78,10 @@ def test_missing_java_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 def test_missing_maven_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     project = tmp_path / "engine"
-    shutil.copytree(ENGINE_PROJECT, project, ignore=shutil.ignore_patterns("target"))
+    shutil.copytree(engine_project(), project, ignore=shutil.ignore_patterns("target"))
     monkeypatch.setenv("PATH", str(tmp_path))  # no mvn on it
     with pytest.raises(LocalEngineError, match="Maven was not found"):
-        resolve_classpath(project)
+        resolve_classpath(project, cache=tmp_path / "cache")  # an empty cache: a build is needed
 
 
 @pytest.mark.engine  # starts an engine of its own

@@ -27,10 +27,10 @@ from sigma.rule import SigmaRule
 
 from detections.sigma.atlas import Atlas
 from mlsiem.errors import ConfigError
-from mlsiem.paths import PROJECT_ROOT
+from mlsiem.paths import package_folder
 from mlsiem.yamlfile import MIB, copy_yaml, read_yaml
 
-PACK_ROOT = PROJECT_ROOT / "sigma_rules"
+PACK_ROOT = package_folder("sigma_rules")  # the installed pack (in a checkout: its sigma_rules/)
 PIPELINE_FILE = Path("pipelines") / "mlsiem.yaml"
 Category = Literal["inference", "llm", "pipeline"]
 CATEGORIES: tuple[Category, ...] = ("inference", "llm", "pipeline")

@@ -16,7 +16,8 @@ the skewed cells) and one categorical feature per window; a call is one feature 
 Needs the peers (not in the project's extras; they pin conflicting versions): a separate environment,
 
     python3 -m venv /tmp/benchvenv
-    /tmp/benchvenv/bin/pip install -e . "evidently==0.7.23" "pandas<3" "alibi-detect==0.13.0" "nannyml==0.13.1"
+    /tmp/benchvenv/bin/pip install -e . "evidently==0.7.23" "pandas<3" "alibi-detect==0.13.0" \
+        "nannyml==0.13.1"
     /tmp/benchvenv/bin/python benchmarks/drift_detection_rates.py --windows 20
 """
 
@@ -85,7 +86,7 @@ class Evidently:
         self.reference = frame(x, codes)
 
     def calls(self, x: np.ndarray, codes: np.ndarray) -> dict[str, tuple[bool, bool]]:
-        from evidently import Dataset, DataDefinition, Report
+        from evidently import DataDefinition, Dataset, Report
         from evidently.presets import DataDriftPreset
 
         definition = DataDefinition(numerical_columns=["x"], categorical_columns=["c"])
@@ -197,7 +198,8 @@ def main() -> None:
                     counts["mlsiem act"] += sum(act for _, act in verdicts.values())
         total = 2 * args.windows
         print(f"| {n} | " + " | ".join(f"{counts[name]}/{total}" for name in hits) + " |", flush=True)
-    print(f"\n{args.windows} windows per cell, seed {args.seed}, {time.monotonic() - began:.0f} s, pid {os.getpid()}")
+    elapsed = time.monotonic() - began
+    print(f"\n{args.windows} windows per cell, seed {args.seed}, {elapsed:.0f} s, pid {os.getpid()}")
 
 
 if __name__ == "__main__":

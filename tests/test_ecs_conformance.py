@@ -177,8 +177,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "user": {"id": "u-1", "name": "alice", "group": {"id": "g-1", "name": "risk-team"}},
         "mlsiem": {
             "alert": {
-                "severity": "high", "status": "open", "group_key": "source.ip=203.0.113.9", "occurrences": 2,
-                "first_seen": T0, "last_seen": T1,
+                "severity": "high", "tier": "act", "status": "open", "group_key": "source.ip=203.0.113.9",
+                "occurrences": 2, "first_seen": T0, "last_seen": T1,
             },
             "model": {"name": "support-bot", "version": "3", "type": "llm"},
             "pipeline": {"name": "bot-release", "run_id": "run-9", "stage": "serve"},

@@ -1,0 +1,284 @@
+"""The offline performance check of `mlsiem drift|gate`: a model's metrics on two labelled files.
+
+Given the label and prediction columns (and optionally a score column), each file's rows with both a
+label and a prediction are compared with `statistics.performance` (the detector job's functions and
+defaults): accuracy, macro F1 and, with a score and binary labels, ROC AUC for a classifier; MAE and
+RMSE for a regression model. The task follows the column types (text or boolean labels, or numeric
+labels and predictions with at most 20 distinct whole values: classification; other numbers:
+regression) unless configured. The label, prediction and score columns are not features: their own
+distribution shift is reported beside the metrics (label drift is a prior shift, prediction and
+score drift the model's output) and does not fail the gate; a performance loss does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from detections.datafiles import Column, DataColumns, DataFileError
+from detections.statistics import build_profile, compare
+from detections.statistics.columns import CategoricalColumn
+from detections.statistics.compare import FeatureDrift, _json_safe
+from detections.statistics.decision import DecisionRule
+from detections.statistics.performance import (
+    DEFAULTS,
+    MetricChange,
+    PerformanceThresholds,
+    classification_changes,
+    regression_changes,
+    regression_errors,
+)
+
+Task = Literal["classification", "regression"]
+MAX_CLASSES_FROM_NUMBERS = 20  # numeric labels with more distinct values (or fractions) are a regression
+POSITIVE_NAMES = ("1", "true", "yes", "positive")
+
+
+class PerformanceConfig(BaseModel):
+    """`performance:` in the gate config; `--label/--prediction/--score/--task` set the same fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(min_length=1)
+    prediction: str = Field(min_length=1)
+    score: str | None = Field(None, min_length=1, description="a binary classifier's score: ROC AUC")
+    task: Task | None = None  # default: from the column types
+    positive_label: str | None = None  # the class the score is for; default: 1/true/yes, else by scores
+    watch_drop: float = Field(DEFAULTS.watch_drop, gt=0, lt=1)
+    practical_drop: float = Field(DEFAULTS.practical_drop, gt=0, lt=1)
+    watch_ratio: float = Field(DEFAULTS.watch_ratio, gt=1)
+    practical_ratio: float = Field(DEFAULTS.practical_ratio, gt=1)
+    min_labelled: int = Field(DEFAULTS.min_labelled, ge=2)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PerformanceConfig:
+        names = [n for n in (self.label, self.prediction, self.score) if n is not None]
+        if len(set(names)) != len(names):
+            raise ValueError(f"label, prediction and score must be different columns, got {names}")
+        if self.watch_drop > self.practical_drop or self.watch_ratio > self.practical_ratio:
+            raise ValueError(
+                "the watch tier's floor (watch_drop, watch_ratio) must not exceed the act tier's"
+            )
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        return [n for n in (self.label, self.prediction, self.score) if n is not None]
+
+    def thresholds(self) -> PerformanceThresholds:
+        return PerformanceThresholds(
+            watch_drop=self.watch_drop,
+            practical_drop=self.practical_drop,
+            watch_ratio=self.watch_ratio,
+            practical_ratio=self.practical_ratio,
+            min_labelled=self.min_labelled,
+        )
+
+
+@dataclass
+class PerformanceComparison:
+    task: Task
+    label: str
+    prediction: str
+    score: str | None
+    metrics: list[MetricChange]
+    reference_labelled: int
+    current_labelled: int
+    positive_label: str | None = None
+    drift: list[FeatureDrift] = field(default_factory=list)  # label / prediction / score distribution
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def worse(self) -> list[MetricChange]:
+        return [m for m in self.metrics if m.tier is not None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_safe(
+            {
+                "task": self.task,
+                "label": self.label,
+                "prediction": self.prediction,
+                "score": self.score,
+                "positive_label": self.positive_label,
+                "reference_labelled": self.reference_labelled,
+                "current_labelled": self.current_labelled,
+                "metrics": [{**asdict(m), "change": m.change} for m in self.metrics],
+                "drift": [asdict(f) for f in self.drift],
+                "notes": self.notes,
+            }
+        )
+
+
+def _column(data: DataColumns, name: str, option: str) -> Column:
+    if name in data.columns:
+        return data.columns[name]
+    why = data.skipped.get(name)
+    problem = f"column {name!r} ({option}) {why}" if why else f"no column {name!r} ({option})"
+    raise DataFileError(f"{data.path}: {problem}")
+
+
+def _is_classes(values: np.ndarray) -> bool:
+    finite = values[np.isfinite(values)]
+    distinct = np.unique(finite)
+    return distinct.size <= MAX_CLASSES_FROM_NUMBERS and bool(np.all(distinct == np.round(distinct)))
+
+
+def _task(config: PerformanceConfig, columns: list[Column]) -> Task:
+    text = any(isinstance(c, CategoricalColumn) for c in columns)
+    if config.task == "regression" and text:
+        raise DataFileError(
+            f"performance: task regression needs numeric {config.label!r} and {config.prediction!r} columns"
+        )
+    if config.task is not None:
+        return config.task
+    if text or all(_is_classes(c) for c in columns):  # type: ignore[arg-type]
+        return "classification"
+    return "regression"
+
+
+def _names(column: Column) -> np.ndarray:
+    """Class names per row (None where missing): text as is, whole numbers without a decimal point."""
+    if isinstance(column, CategoricalColumn):
+        names = np.append(column.categories.astype(object), None)
+        return names[np.where(column.codes >= 0, column.codes, len(column.categories))]
+    values = np.asarray(column, dtype=np.float64)
+    distinct, inverse = np.unique(values, return_inverse=True)
+    text = np.array(
+        [None if not np.isfinite(v) else str(int(v)) if v == round(v) else f"{v:g}" for v in distinct]
+        + [None],
+        dtype=object,
+    )
+    return text[inverse.ravel()]
+
+
+def _confusion(predicted: np.ndarray, true: np.ndarray) -> dict[tuple[str, str], int]:
+    vocabulary, codes = np.unique(np.concatenate([predicted, true]).astype(str), return_inverse=True)
+    k, n = vocabulary.size, predicted.size
+    counts = np.bincount(codes[:n] * k + codes[n:], minlength=k * k).reshape(k, k)
+    rows, cols = np.nonzero(counts)
+    return {
+        (str(vocabulary[p]), str(vocabulary[t])): int(counts[p, t]) for p, t in zip(rows, cols, strict=True)
+    }
+
+
+def _positive(config: PerformanceConfig, classes: list[str], scores: np.ndarray, true: np.ndarray) -> str:
+    if config.positive_label is not None:
+        return config.positive_label
+    for name in POSITIVE_NAMES:
+        matching = [c for c in classes if c.lower() == name]
+        if matching:
+            return matching[0]
+    means = {c: float(np.nanmean(scores[true == c])) for c in classes}
+    return max(classes, key=lambda c: means[c])  # the score is the probability of the class it ranks up
+
+
+@dataclass
+class _Side:
+    true: np.ndarray
+    predicted: np.ndarray
+    scores: np.ndarray | None
+    unlabelled: int
+
+
+def _classification_side(data: DataColumns, config: PerformanceConfig) -> _Side:
+    true = _names(_column(data, config.label, "label"))
+    predicted = _names(_column(data, config.prediction, "prediction"))
+    keep = (true != None) & (predicted != None)  # noqa: E711  (object arrays: elementwise)
+    scores = None
+    if config.score is not None:
+        score = _column(data, config.score, "score")
+        if isinstance(score, CategoricalColumn):
+            raise DataFileError(f"{data.path}: score column {config.score!r} is not numeric")
+        scores = np.asarray(score, dtype=np.float64)[keep]
+    return _Side(true[keep].astype(str), predicted[keep].astype(str), scores, int((~keep).sum()))
+
+
+def _classification(
+    config: PerformanceConfig, reference: DataColumns, current: DataColumns, alpha: float
+) -> PerformanceComparison:
+    ref, cur = _classification_side(reference, config), _classification_side(current, config)
+    notes: list[str] = []
+    scores = None
+    positive = None
+    if ref.scores is not None and cur.scores is not None:
+        classes = sorted(set(np.unique(ref.true)) | set(np.unique(cur.true)))
+        if len(classes) == 2:
+            positive = _positive(config, classes, ref.scores, ref.true)
+            if positive not in classes:
+                raise DataFileError(f"performance: positive_label {positive!r} is not a label ({classes})")
+            ref_ok, cur_ok = np.isfinite(ref.scores), np.isfinite(cur.scores)
+            scores = (
+                (ref.scores[ref_ok], ref.true[ref_ok] == positive),
+                (cur.scores[cur_ok], cur.true[cur_ok] == positive),
+            )
+            dropped = int((~ref_ok).sum() + (~cur_ok).sum())
+            if dropped:
+                notes.append(f"ROC AUC without {dropped} labelled rows that have no score")
+        else:
+            notes.append(f"no ROC AUC: one score column needs binary labels, found {len(classes)} classes")
+    metrics = classification_changes(
+        _confusion(ref.predicted, ref.true),
+        _confusion(cur.predicted, cur.true),
+        scores=scores,
+        alpha=alpha,
+        thresholds=config.thresholds(),
+    )
+    return PerformanceComparison(
+        "classification",
+        config.label,
+        config.prediction,
+        config.score,
+        metrics,
+        ref.true.size,
+        cur.true.size,
+        positive,
+        notes=notes,
+    )
+
+
+def _regression(
+    config: PerformanceConfig, reference: DataColumns, current: DataColumns, alpha: float
+) -> PerformanceComparison:
+    def errors(data: DataColumns) -> tuple[Any, Any]:
+        true = _column(data, config.label, "label")
+        predicted = _column(data, config.prediction, "prediction")
+        return regression_errors(true, predicted)  # type: ignore[arg-type]
+
+    ref, cur = errors(reference), errors(current)
+    metrics = regression_changes(ref, cur, alpha=alpha, thresholds=config.thresholds())
+    notes = [] if config.score is None else [f"score column {config.score!r} unused: a regression model"]
+    return PerformanceComparison(
+        "regression",
+        config.label,
+        config.prediction,
+        config.score,
+        metrics,
+        ref[0].count,
+        cur[0].count,
+        notes=notes,
+    )
+
+
+def compare_performance(
+    config: PerformanceConfig, reference: DataColumns, current: DataColumns, rule: DecisionRule
+) -> PerformanceComparison:
+    """The metrics on both files and their verdicts, and the drift of the label/prediction/score columns."""
+    for data in (reference, current):
+        for name, option in ((config.label, "label"), (config.prediction, "prediction")):
+            _column(data, name, option)
+    task = _task(config, [reference.columns[config.label], reference.columns[config.prediction]])
+    compared = (_classification if task == "classification" else _regression)(
+        config, reference, current, rule.alpha
+    )
+    if min(compared.reference_labelled, compared.current_labelled) < config.min_labelled:
+        compared.notes.append(
+            f"no verdict: fewer than {config.min_labelled} labelled rows "
+            f"(reference {compared.reference_labelled}, current {compared.current_labelled})"
+        )
+    names = [n for n in config.columns if n in reference.columns and n in current.columns]
+    profile = build_profile({n: reference.columns[n] for n in names}, keep_samples=True)
+    compared.drift = compare(profile, {n: current.columns[n] for n in names}, rule=rule).features
+    return compared

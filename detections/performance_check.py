@@ -28,6 +28,7 @@ from detections.statistics.performance import (
     MetricChange,
     PerformanceThresholds,
     classification_changes,
+    confusion,
     regression_changes,
     regression_errors,
 )
@@ -154,16 +155,6 @@ def _names(column: Column) -> np.ndarray:
     return text[inverse.ravel()]
 
 
-def _confusion(predicted: np.ndarray, true: np.ndarray) -> dict[tuple[str, str], int]:
-    vocabulary, codes = np.unique(np.concatenate([predicted, true]).astype(str), return_inverse=True)
-    k, n = vocabulary.size, predicted.size
-    counts = np.bincount(codes[:n] * k + codes[n:], minlength=k * k).reshape(k, k)
-    rows, cols = np.nonzero(counts)
-    return {
-        (str(vocabulary[p]), str(vocabulary[t])): int(counts[p, t]) for p, t in zip(rows, cols, strict=True)
-    }
-
-
 def _positive(config: PerformanceConfig, classes: list[str], scores: np.ndarray, true: np.ndarray) -> str:
     if config.positive_label is not None:
         return config.positive_label
@@ -220,8 +211,8 @@ def _classification(
         else:
             notes.append(f"no ROC AUC: one score column needs binary labels, found {len(classes)} classes")
     metrics = classification_changes(
-        _confusion(ref.predicted, ref.true),
-        _confusion(cur.predicted, cur.true),
+        confusion(ref.predicted, ref.true),
+        confusion(cur.predicted, cur.true),
         scores=scores,
         alpha=alpha,
         thresholds=config.thresholds(),

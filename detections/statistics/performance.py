@@ -145,9 +145,14 @@ def judge(
 
 
 def confusion(predicted: np.ndarray, true: np.ndarray) -> dict[tuple[str, str], int]:
-    """The confusion matrix of two label arrays (strings) as (predicted, true) -> count."""
-    pairs, counts = np.unique(np.stack([predicted.astype(str), true.astype(str)]), axis=1, return_counts=True)
-    return {(str(p), str(t)): int(n) for (p, t), n in zip(pairs.T, counts, strict=True)}
+    """The confusion matrix of two label arrays as (predicted, true) -> count (one `bincount`)."""
+    vocabulary, codes = np.unique(np.concatenate([predicted, true]).astype(str), return_inverse=True)
+    k, n = vocabulary.size, len(predicted)
+    counts = np.bincount(codes[:n] * k + codes[n:], minlength=k * k).reshape(k, k)
+    rows, cols = np.nonzero(counts)
+    return {
+        (str(vocabulary[p]), str(vocabulary[t])): int(counts[p, t]) for p, t in zip(rows, cols, strict=True)
+    }
 
 
 def accuracy_of(matrix: Confusion) -> tuple[int, int]:

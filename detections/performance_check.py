@@ -28,7 +28,7 @@ from detections.statistics.performance import (
     MetricChange,
     PerformanceThresholds,
     classification_changes,
-    confusion,
+    confusion_of_codes,
     regression_changes,
     regression_errors,
 )
@@ -140,79 +140,103 @@ def _task(config: PerformanceConfig, columns: list[Column]) -> Task:
     return "regression"
 
 
-def _names(column: Column) -> np.ndarray:
-    """Class names per row (None where missing): text as is, whole numbers without a decimal point."""
+def _encoded(column: Column) -> tuple[np.ndarray, list[str]]:
+    """Per-row class codes (-1 where missing) and the class names: text as is, whole numbers without a
+    decimal point. Codes, not strings per row: a million rows cost one `np.unique` at most."""
     if isinstance(column, CategoricalColumn):
-        names = np.append(column.categories.astype(object), None)
-        return names[np.where(column.codes >= 0, column.codes, len(column.categories))]
+        return column.codes, [str(c) for c in column.categories]
     values = np.asarray(column, dtype=np.float64)
     distinct, inverse = np.unique(values, return_inverse=True)
-    text = np.array(
-        [None if not np.isfinite(v) else str(int(v)) if v == round(v) else f"{v:g}" for v in distinct]
-        + [None],
-        dtype=object,
-    )
-    return text[inverse.ravel()]
-
-
-def _positive(config: PerformanceConfig, classes: list[str], scores: np.ndarray, true: np.ndarray) -> str:
-    if config.positive_label is not None:
-        return config.positive_label
-    for name in POSITIVE_NAMES:
-        matching = [c for c in classes if c.lower() == name]
-        if matching:
-            return matching[0]
-    means = {c: float(np.nanmean(scores[true == c])) for c in classes}
-    return max(classes, key=lambda c: means[c])  # the score is the probability of the class it ranks up
+    names = [str(int(v)) if v == round(v) else f"{v:g}" if np.isfinite(v) else "" for v in distinct]
+    return np.where(np.isfinite(values), inverse.ravel(), -1), names
 
 
 @dataclass
 class _Side:
-    true: np.ndarray
+    true: np.ndarray  # codes into the shared vocabulary, labelled rows only
     predicted: np.ndarray
     scores: np.ndarray | None
-    unlabelled: int
 
 
-def _classification_side(data: DataColumns, config: PerformanceConfig) -> _Side:
-    true = _names(_column(data, config.label, "label"))
-    predicted = _names(_column(data, config.prediction, "prediction"))
-    keep = (true != None) & (predicted != None)  # noqa: E711  (object arrays: elementwise)
-    scores = None
-    if config.score is not None:
-        score = _column(data, config.score, "score")
-        if isinstance(score, CategoricalColumn):
-            raise DataFileError(f"{data.path}: score column {config.score!r} is not numeric")
-        scores = np.asarray(score, dtype=np.float64)[keep]
-    return _Side(true[keep].astype(str), predicted[keep].astype(str), scores, int((~keep).sum()))
+def _sides(
+    config: PerformanceConfig, files: tuple[DataColumns, DataColumns]
+) -> tuple[list[_Side], list[str]]:
+    """Both files' labelled rows as codes into one vocabulary of class names."""
+    encoded = [
+        (
+            _encoded(_column(data, config.label, "label")),
+            _encoded(_column(data, config.prediction, "prediction")),
+        )
+        for data in files
+    ]
+    vocabulary = sorted({name for pair in encoded for _, names in pair for name in names} - {""})
+    index = {name: i for i, name in enumerate(vocabulary)}
+
+    def recode(codes: np.ndarray, names: list[str]) -> np.ndarray:
+        lookup = np.array([index.get(name, -1) for name in names] + [-1], dtype=np.int64)
+        return lookup[np.where(codes >= 0, codes, len(names))]
+
+    sides = []
+    for data, ((true_codes, true_names), (predicted_codes, predicted_names)) in zip(
+        files, encoded, strict=True
+    ):
+        true, predicted = recode(true_codes, true_names), recode(predicted_codes, predicted_names)
+        keep = (true >= 0) & (predicted >= 0)
+        scores = None
+        if config.score is not None:
+            score = _column(data, config.score, "score")
+            if isinstance(score, CategoricalColumn):
+                raise DataFileError(f"{data.path}: score column {config.score!r} is not numeric")
+            scores = np.asarray(score, dtype=np.float64)[keep]
+        sides.append(_Side(true[keep], predicted[keep], scores))
+    return sides, vocabulary
+
+
+def _positive(config: PerformanceConfig, classes: list[str], scores: np.ndarray, true: np.ndarray) -> int:
+    """The index (into `classes`) of the class the score is for."""
+    if config.positive_label is not None:
+        if config.positive_label not in classes:
+            raise DataFileError(
+                f"performance: positive_label {config.positive_label!r} is not a label {classes}"
+            )
+        return classes.index(config.positive_label)
+    for name in POSITIVE_NAMES:
+        matching = [i for i, c in enumerate(classes) if c.lower() == name]
+        if matching:
+            return matching[0]
+    means = [
+        float(np.nanmean(scores[true == i])) if np.any(true == i) else -np.inf for i in range(len(classes))
+    ]
+    return int(np.argmax(means))  # the score is the probability of the class it ranks up
 
 
 def _classification(
     config: PerformanceConfig, reference: DataColumns, current: DataColumns, alpha: float
 ) -> PerformanceComparison:
-    ref, cur = _classification_side(reference, config), _classification_side(current, config)
+    (ref, cur), vocabulary = _sides(config, (reference, current))
     notes: list[str] = []
     scores = None
     positive = None
     if ref.scores is not None and cur.scores is not None:
-        classes = sorted(set(np.unique(ref.true)) | set(np.unique(cur.true)))
-        if len(classes) == 2:
-            positive = _positive(config, classes, ref.scores, ref.true)
-            if positive not in classes:
-                raise DataFileError(f"performance: positive_label {positive!r} is not a label ({classes})")
+        present = sorted(set(np.unique(ref.true).tolist()) | set(np.unique(cur.true).tolist()))
+        if len(present) == 2:
+            classes = [vocabulary[i] for i in present]
+            chosen = present[_positive(config, classes, ref.scores, np.searchsorted(present, ref.true))]
+            positive = vocabulary[chosen]
             ref_ok, cur_ok = np.isfinite(ref.scores), np.isfinite(cur.scores)
             scores = (
-                (ref.scores[ref_ok], ref.true[ref_ok] == positive),
-                (cur.scores[cur_ok], cur.true[cur_ok] == positive),
+                (ref.scores[ref_ok], ref.true[ref_ok] == chosen),
+                (cur.scores[cur_ok], cur.true[cur_ok] == chosen),
             )
             dropped = int((~ref_ok).sum() + (~cur_ok).sum())
             if dropped:
                 notes.append(f"ROC AUC without {dropped} labelled rows that have no score")
         else:
-            notes.append(f"no ROC AUC: one score column needs binary labels, found {len(classes)} classes")
+            notes.append(f"no ROC AUC: one score column needs binary labels, found {len(present)} classes")
+    names = np.array(vocabulary, dtype=object)
     metrics = classification_changes(
-        confusion(ref.predicted, ref.true),
-        confusion(cur.predicted, cur.true),
+        confusion_of_codes(ref.predicted, ref.true, names),
+        confusion_of_codes(cur.predicted, cur.true, names),
         scores=scores,
         alpha=alpha,
         thresholds=config.thresholds(),

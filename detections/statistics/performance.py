@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.stats import norm, rankdata
+from scipy.stats import norm
 from scipy.stats import t as student_t
 
 from detections.statistics.decision import DEFAULT_ALPHA, Severity
@@ -145,14 +145,20 @@ def judge(
 
 
 def confusion(predicted: np.ndarray, true: np.ndarray) -> dict[tuple[str, str], int]:
-    """The confusion matrix of two label arrays as (predicted, true) -> count (one `bincount`)."""
-    vocabulary, codes = np.unique(np.concatenate([predicted, true]).astype(str), return_inverse=True)
-    k, n = vocabulary.size, len(predicted)
-    counts = np.bincount(codes[:n] * k + codes[n:], minlength=k * k).reshape(k, k)
+    """The confusion matrix of two label arrays as (predicted, true) -> count."""
+    names, codes = np.unique(np.concatenate([predicted, true]).astype(str), return_inverse=True)
+    n = len(predicted)
+    return confusion_of_codes(codes[:n], codes[n:], names)
+
+
+def confusion_of_codes(
+    predicted: np.ndarray, true: np.ndarray, names: np.ndarray
+) -> dict[tuple[str, str], int]:
+    """The confusion matrix of per-row class codes into `names` (one `bincount`)."""
+    k = len(names)
+    counts = np.bincount(predicted * k + true, minlength=k * k).reshape(k, k)
     rows, cols = np.nonzero(counts)
-    return {
-        (str(vocabulary[p]), str(vocabulary[t])): int(counts[p, t]) for p, t in zip(rows, cols, strict=True)
-    }
+    return {(str(names[p]), str(names[t])): int(counts[p, t]) for p, t in zip(rows, cols, strict=True)}
 
 
 def accuracy_of(matrix: Confusion) -> tuple[int, int]:
@@ -232,17 +238,21 @@ def compare_macro_f1(reference: Confusion, current: Confusion) -> MetricChange:
 
 
 def auc_delong(scores: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
-    """ROC AUC and DeLong's variance of it (midranks: O(n log n), ties count one half)."""
+    """ROC AUC and DeLong's variance of it (ties count one half; two sorts and binary searches).
+
+    DeLong's components: per positive, the share of negatives it outranks (V10); per negative, the
+    share of positives that outrank it (V01). AUC = mean(V10); Var = var(V10)/m + var(V01)/n.
+    """
     scores, positive = np.asarray(scores, dtype=np.float64), np.asarray(positive, dtype=bool)
-    x, y = scores[positive], scores[~positive]
+    x, y = np.sort(scores[positive]), np.sort(scores[~positive])
     m, n = x.size, y.size
     if m == 0 or n == 0:
         return math.nan, math.nan
-    combined = rankdata(np.concatenate([x, y]))
-    rx, ry = combined[:m], combined[m:]
-    auc = float((rx.sum() - m * (m + 1) / 2) / (m * n))
-    v10 = (rx - rankdata(x)) / n  # per positive: the share of negatives it outranks
-    v01 = 1.0 - (ry - rankdata(y)) / m  # per negative: the share of positives that outrank it
+    below, not_above = np.searchsorted(y, x, "left"), np.searchsorted(y, x, "right")
+    v10 = (below + not_above) / (2 * n)  # below + half of the ties
+    under, not_over = np.searchsorted(x, y, "left"), np.searchsorted(x, y, "right")
+    v01 = ((m - not_over) + (m - under)) / (2 * m)  # above + half of the ties
+    auc = float(v10.mean())
     variance = (v10.var(ddof=1) if m > 1 else 0.0) / m + (v01.var(ddof=1) if n > 1 else 0.0) / n
     return auc, float(variance)
 

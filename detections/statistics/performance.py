@@ -23,17 +23,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from detections.statistics.decision import DEFAULT_ALPHA, Severity
+from detections.statistics.decision import DEFAULT_ALPHA, Severity, Tier
 from detections.statistics.multiple_testing import benjamini_hochberg
 
 Confusion = Mapping[tuple[str, str], int]  # (predicted, true) -> count
-Tier = Literal["watch", "act"]
 LOWER_IS_BETTER = ("mae", "rmse")
 
 

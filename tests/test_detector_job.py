@@ -233,6 +233,7 @@ def test_engine_performance_equals_the_offline_gate_on_the_same_rows(
     assert engine_changes[0].tier == "act" and engine_changes[0].reference_n == 1800
     judged = detector.judge(window, engine.search(inference_stream(namespace), detector.request(window)))
     assert judged.findings and "accuracy fell" in judged.findings[0].reason
+    assert judged.findings[0].tier == "act" and judged.findings[0].severity == "high"  # 0.929 -> 0.815
 
 
 def test_bounded_backfill_and_the_lock(engine: Engine, scenario: tuple[str, DetectConfig]) -> None:

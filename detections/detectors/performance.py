@@ -146,5 +146,7 @@ class PerformanceDetector(Detector):
             + "."
         )
         evidence = Evidence(query=query, event_count=worst.current_n)
-        judgement.findings.append(self.finding(window, worst.severity, reason, evidence=evidence))
+        judgement.findings.append(
+            self.finding(window, worst.severity, reason, evidence=evidence, tier=worst.tier)
+        )
         return judgement

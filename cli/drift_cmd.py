@@ -16,7 +16,15 @@ from rich.table import Table
 
 from cli.common import JsonOption, print_json
 from detections.datafiles import DataFileError
-from detections.gate import FileComparison, GateConfig, GateVerdict, compare_files, evaluate, load_gate_config
+from detections.gate import (
+    FileComparison,
+    GateConfig,
+    GateVerdict,
+    compare_files,
+    evaluate,
+    load_gate_config,
+    with_performance,
+)
 
 ReferenceOption = Annotated[
     Path, typer.Option("--reference", "-r", help="Reference data (training data): CSV, Parquet or NDJSON.")
@@ -27,6 +35,18 @@ CurrentOption = Annotated[
 ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", help="Gate config (YAML): features, thresholds, allowed_to_drift, fail_on."),
+]
+LabelOption = Annotated[
+    str | None, typer.Option("--label", help="Ground-truth column: the performance check (not a feature).")
+]
+PredictionOption = Annotated[
+    str | None, typer.Option("--prediction", help="The model's prediction column (with --label).")
+]
+ScoreOption = Annotated[
+    str | None, typer.Option("--score", help="A binary classifier's score column: ROC AUC (with --label).")
+]
+TaskOption = Annotated[
+    str | None, typer.Option("--task", help="classification or regression (default: from the column types).")
 ]
 # A CI log is not a terminal: rich would fold the table to 80 columns; 120 keeps every cell readable.
 console = Console(width=None if Console().is_terminal else 120)
@@ -115,16 +135,70 @@ def _print_quality(comparison: FileComparison) -> None:
 
 def _print_performance(comparison: FileComparison) -> None:
     """The performance comparison (labelled rows in both files)."""
+    performance = comparison.performance
+    if performance is None:
+        return
+    table = Table(
+        title=(
+            f"performance ({performance.task}): {performance.prediction} vs label {performance.label}, "
+            f"{performance.reference_labelled} / {performance.current_labelled} labelled rows"
+        ),
+        title_justify="left",
+    )
+    for name, justify in (
+        ("metric", "left"),
+        ("reference", "right"),
+        ("current", "right"),
+        ("change", "right"),
+        ("p adj", "right"),
+        ("tier", "left"),
+        ("severity", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for m in performance.metrics:
+        style = SEVERITY_STYLE[m.severity]
+        change = f"x{m.ratio:.3g}" if m.metric in ("mae", "rmse") else f"{100 * m.change:+.1f} pt"
+        table.add_row(
+            m.metric,
+            _number(m.reference),
+            _number(m.current),
+            change,
+            _number(m.adjusted_p_value, 2),
+            m.tier or "[green]ok[/]",
+            f"[{style}]{m.severity}[/]",
+        )
+    console.print(table)
+    for f in performance.drift:
+        role = (
+            "label"
+            if f.feature == performance.label
+            else "score"
+            if f.feature == performance.score
+            else "prediction"
+        )
+        verdict = "DRIFT" if f.drifted else "ok"
+        console.print(
+            f"  {role} drift {f.feature}: {f.metric} {_number(f.score)} "
+            f"(p adj {_number(f.adjusted_p_value, 2)}) {verdict}, reported only",
+            markup=False,
+        )
+    for note in performance.notes:
+        console.print(f"  note performance: {note}", markup=False)
 
 
 def drift(
     reference: ReferenceOption,
     current: CurrentOption,
     config: ConfigOption = None,
+    label: LabelOption = None,
+    prediction: PredictionOption = None,
+    score: ScoreOption = None,
+    task: TaskOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Drift of every common column between two data files (a report; exit 0)."""
-    comparison = _run(reference, current, load_gate_config(config))
+    settings = with_performance(load_gate_config(config), label, prediction, score, task)
+    comparison = _run(reference, current, settings)
     if as_json:
         print_json(comparison.to_dict())
         return
@@ -146,10 +220,14 @@ def gate(
     reference: ReferenceOption,
     current: CurrentOption,
     config: ConfigOption = None,
+    label: LabelOption = None,
+    prediction: PredictionOption = None,
+    score: ScoreOption = None,
+    task: TaskOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Release gate: exit 0 when the current data passes, 1 on drift, 2 on bad input."""
-    settings = load_gate_config(config)
+    """Release gate: exit 0 when the current data passes, 1 on drift or a performance drop, 2 on bad input."""
+    settings = with_performance(load_gate_config(config), label, prediction, score, task)
     comparison = _run(reference, current, settings)
     verdict = evaluate(comparison, settings)
     if as_json:

@@ -22,6 +22,7 @@ import numpy as np
 from detections.statistics.categorical import OTHER
 from detections.statistics.columns import CategoryCounts, NumericCounts
 from detections.statistics.operational import SERIES
+from detections.statistics.performance import ErrorStats
 from detections.statistics.profile import ReferenceProfile
 from detections.window import Window
 from mlsiem.timefmt import iso
@@ -188,6 +189,9 @@ def bucket_start(seconds: float) -> datetime:
 _LABELS = ("mlsiem.ground_truth.label", "mlsiem.prediction.label")
 _VALUES = ("mlsiem.ground_truth.value", "mlsiem.prediction.value")
 _ABS_ERROR = "Math.abs(doc['mlsiem.prediction.value'].value - doc['mlsiem.ground_truth.value'].value)"
+_SQUARED_ERROR = (
+    "double e = doc['mlsiem.prediction.value'].value - doc['mlsiem.ground_truth.value'].value; return e * e;"
+)
 
 
 def _labelled(fields: tuple[str, str], aggs: dict[str, Any]) -> dict[str, Any]:
@@ -195,14 +199,18 @@ def _labelled(fields: tuple[str, str], aggs: dict[str, Any]) -> dict[str, Any]:
 
 
 def labelled_request(window: Window) -> dict[str, Any]:
-    """The confusion matrix (classifiers) and the absolute-error statistics (regression) in one search."""
+    """The confusion matrix (classifiers) and the absolute and squared error statistics (regression) in
+    one search."""
     confusion = {
         "p": {
             "terms": {"field": "mlsiem.prediction.label", "size": 200},
             "aggs": {"t": {"terms": {"field": "mlsiem.ground_truth.label", "size": 200}}},
         }
     }
-    errors = {"e": {"extended_stats": {"script": {"source": _ABS_ERROR, "lang": "painless"}}}}
+    errors = {
+        "e": {"extended_stats": {"script": {"source": _ABS_ERROR, "lang": "painless"}}},
+        "q": {"extended_stats": {"script": {"source": _SQUARED_ERROR, "lang": "painless"}}},
+    }
     return {
         "size": 0,
         "track_total_hits": True,
@@ -217,9 +225,17 @@ def parse_confusion(response: dict[str, Any]) -> dict[tuple[str, str], int]:
     return {(str(p["key"]), str(t["key"])): int(t["doc_count"]) for p in buckets for t in p["t"]["buckets"]}
 
 
-def parse_absolute_errors(response: dict[str, Any]) -> tuple[float, float, int] | None:
-    """(mean, std, count) of |prediction - truth|, or None without labelled regression events."""
-    stats = response["aggregations"]["values"]["e"]
+def parse_absolute_errors(response: dict[str, Any]) -> ErrorStats | None:
+    """Mean, std and count of |prediction - truth|, or None without labelled regression events."""
+    return _error_stats(response["aggregations"]["values"]["e"])
+
+
+def parse_squared_errors(response: dict[str, Any]) -> ErrorStats | None:
+    """Mean, std and count of (prediction - truth)^2, or None without labelled regression events."""
+    return _error_stats(response["aggregations"]["values"]["q"])
+
+
+def _error_stats(stats: dict[str, Any]) -> ErrorStats | None:
     if not stats["count"]:
         return None
-    return float(stats["avg"]), float(stats["std_deviation"] or 0.0), int(stats["count"])
+    return ErrorStats(float(stats["avg"]), float(stats["std_deviation"] or 0.0), int(stats["count"]))

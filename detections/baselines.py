@@ -10,6 +10,7 @@ finds it directly and re-creating a baseline replaces it.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,11 +23,13 @@ from detections.aggregations import (
     parse_absolute_errors,
     parse_confusion,
     parse_series,
+    parse_squared_errors,
     series_request,
 )
 from detections.datafiles import read_columns
 from detections.statistics.columns import CategoricalColumn
 from detections.statistics.operational import SERIES
+from detections.statistics.performance import accuracy_of
 from detections.statistics.profile import ReferenceProfile, SeriesBaseline, build_profile
 from detections.window import Window
 from mlsiem.adapter import Engine
@@ -115,23 +118,24 @@ def profile_from_events(
             profile.operational[name] = SeriesBaseline.from_values(name, finite)
     profile.metadata["bucket_seconds"] = str(int(bucket.total_seconds()))
     labelled = engine.search(index, labelled_request(window))
-    errors = parse_absolute_errors(labelled)
-    if errors is not None:
-        profile.metadata["mae"], profile.metadata["mae_std"] = f"{errors[0]:.9g}", f"{errors[1]:.9g}"
-        profile.metadata["mae_n"] = str(errors[2])
-    accuracy = _accuracy(parse_confusion(labelled))
-    if accuracy is not None:
-        profile.metadata["accuracy"] = f"{accuracy[0]:.6f}"
-        profile.metadata["accuracy_n"] = str(accuracy[1])
+    profile.metadata.update(performance_metadata(labelled))
     return profile
 
 
-def _accuracy(matrix: dict[tuple[str, str], int]) -> tuple[float, int] | None:
-    total = sum(matrix.values())
-    if total == 0:
-        return None
-    correct = sum(n for (predicted, actual), n in matrix.items() if predicted == actual)
-    return correct / total, total
+def performance_metadata(labelled: dict[str, Any]) -> dict[str, str]:
+    """The reference performance from a labelled search: error statistics and the confusion matrix."""
+    metadata: dict[str, str] = {}
+    errors, squared = parse_absolute_errors(labelled), parse_squared_errors(labelled)
+    if errors is not None:
+        metadata.update(mae=f"{errors.mean:.9g}", mae_std=f"{errors.std:.9g}", mae_n=str(errors.count))
+    if squared is not None:
+        metadata.update(mse=f"{squared.mean:.9g}", mse_std=f"{squared.std:.9g}")
+    matrix = parse_confusion(labelled)
+    if matrix:
+        correct, total = accuracy_of(matrix)
+        metadata.update(accuracy=f"{correct / total:.6f}", accuracy_n=str(total))
+        metadata["confusion"] = json.dumps([[p, t, n] for (p, t), n in sorted(matrix.items())])
+    return metadata
 
 
 def profile_from_file(path: str, model: str) -> ReferenceProfile:

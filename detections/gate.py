@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from detections.datafiles import DataColumns, DataFileError, harmonize, read_columns
+from detections.performance_check import PerformanceComparison, PerformanceConfig, compare_performance
 from detections.statistics import DecisionRule, DriftReport, build_profile, compare
 from detections.statistics.compare import SEVERITY_ORDER
 from detections.statistics.decision import DEFAULT_ALPHA
@@ -55,6 +56,7 @@ class GateConfig(BaseModel):
     feature_thresholds: dict[str, float] = Field(default_factory=dict)
     watch: bool = Field(True, description="call certain but small changes too (the watch tier, low)")
     fail_on: FailOn = Field(default_factory=FailOn)
+    performance: PerformanceConfig | None = None  # label/prediction(/score) columns: the performance check
 
     @model_validator(mode="after")
     def _positive_thresholds(self) -> GateConfig:
@@ -73,6 +75,27 @@ class GateConfig(BaseModel):
             feature_practical=dict(self.feature_thresholds),
             watch=self.watch,
         )
+
+
+def with_performance(
+    config: GateConfig, label: str | None, prediction: str | None, score: str | None, task: str | None
+) -> GateConfig:
+    """The config with the command line's performance options over its `performance:` section."""
+    given = {
+        k: v for k, v in {"label": label, "prediction": prediction, "score": score, "task": task}.items() if v
+    }
+    if not given:
+        return config
+    merged = {**(config.performance.model_dump() if config.performance else {}), **given}
+    for name in ("label", "prediction"):
+        if not merged.get(name):
+            raise ConfigError(f"--{name} is required with --label/--prediction/--score/--task")
+    try:
+        performance = PerformanceConfig.model_validate(merged)
+    except ValidationError as exc:
+        problems = "; ".join(f"--{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"performance options: {problems}") from None
+    return config.model_copy(update={"performance": performance})
 
 
 def load_gate_config(path: str | Path | None) -> GateConfig:
@@ -110,7 +133,7 @@ class FileComparison:
     only_in_current: list[str] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)  # column -> type conversion or skip reason
     quality: list[Any] = field(default_factory=list)  # data-quality results per feature and check
-    performance: Any | None = None  # the performance comparison when labels are given
+    performance: PerformanceComparison | None = None  # the performance comparison when labels are given
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -130,9 +153,9 @@ def _quality_dict(quality: list[Any]) -> list[dict[str, Any]]:
     return []
 
 
-def _performance_dict(performance: Any | None) -> dict[str, Any] | None:
+def _performance_dict(performance: PerformanceComparison | None) -> dict[str, Any] | None:
     """The performance comparison as JSON."""
-    return None
+    return None if performance is None else performance.to_dict()
 
 
 def _selected(config: GateConfig, reference: DataColumns, current: DataColumns) -> list[str]:
@@ -160,13 +183,22 @@ def compare_files(
     current = read_columns(current_path, "current")
     notes = harmonize(reference, current)
     names = _selected(config, reference, current)
+    labelled = set(config.performance.columns) if config.performance else set()
+    names = [n for n in names if n not in labelled]  # label, prediction and score are not features
+    if not names:
+        raise DataFileError("no feature columns besides the label, prediction and score columns")
     profile = build_profile({n: reference.columns[n] for n in names}, keep_samples=True)
     report = compare(profile, {n: current.columns[n] for n in names}, rule=config.rule())
     for result in report.features:
         if result.feature in notes:
             result.note = "; ".join(filter(None, [result.note, notes[result.feature]]))
     skipped = {n: f"skipped: {why}" for n, why in {**reference.skipped, **current.skipped}.items()}
-    excluded = set(config.exclude)
+    excluded = set(config.exclude) | labelled
+    performance = (
+        compare_performance(config.performance, reference, current, config.rule())
+        if config.performance
+        else None
+    )
     return FileComparison(
         report=report,
         reference=reference.path,
@@ -174,6 +206,7 @@ def compare_files(
         only_in_reference=[n for n in reference.columns if n not in current.columns and n not in excluded],
         only_in_current=[n for n in current.columns if n not in reference.columns and n not in excluded],
         notes={**skipped, **{n: v for n, v in notes.items() if n not in names}},
+        performance=performance,
     )
 
 
@@ -230,4 +263,11 @@ def _quality_reasons(comparison: FileComparison, config: GateConfig) -> list[str
 
 def _performance_reasons(comparison: FileComparison, config: GateConfig) -> list[str]:
     """The reason a significant performance drop fails the gate."""
-    return []
+    if comparison.performance is None:
+        return []
+    floor = SEVERITY_ORDER.index(config.fail_on.min_severity)
+    return [
+        f"performance {m.tier} ({m.severity}): {m.describe()}"
+        for m in comparison.performance.worse
+        if SEVERITY_ORDER.index(m.severity) >= floor
+    ]

@@ -11,8 +11,12 @@ import pytest
 
 from detections import baselines
 from detections.config import DetectConfig, ModelConfig
+from detections.detectors import ModelSetup, PerformanceDetector
+from detections.gate import GateConfig, compare_files
 from detections.job import DetectorJob
+from detections.performance_check import PerformanceConfig
 from detections.state import DetectorState
+from detections.statistics import performance as perf
 from detections.statistics.binning import bin_counts
 from detections.statistics.columns import NumericCounts
 from detections.statistics.compare import compare
@@ -170,6 +174,66 @@ def test_engine_side_binning_equals_offline(engine: Engine, scenario: tuple[str,
     assert dict(current["region"].counts) == {
         k: sum(r["region"] == k for r in raw) for k in {r["region"] for r in raw}
     }
+
+
+def _labelled_rows(engine: Engine, namespace: str, window: Window, value: bool = False) -> list[dict]:
+    field = "value" if value else "label"
+    body = {
+        "size": 5000,
+        "query": window.query(),
+        "_source": [f"mlsiem.prediction.{field}", f"mlsiem.ground_truth.{field}", "mlsiem.features"],
+    }
+    hits = engine.search(inference_stream(namespace), body)["hits"]["hits"]
+    return [
+        {
+            "y": h["_source"]["mlsiem"]["ground_truth"][field],
+            "yhat": h["_source"]["mlsiem"]["prediction"][field],
+            **h["_source"]["mlsiem"]["features"],
+        }
+        for h in hits
+    ]
+
+
+def _same_changes(engine_side: list[perf.MetricChange], offline: list[perf.MetricChange], rel: float) -> None:
+    assert [(c.metric, c.reference_n, c.current_n, c.tier) for c in engine_side] == [
+        (c.metric, c.reference_n, c.current_n, c.tier) for c in offline
+    ]
+    numbers = [[c.reference, c.current, c.statistic, c.p_value, c.adjusted_p_value] for c in offline]
+    assert [[c.reference, c.current, c.statistic, c.p_value, c.adjusted_p_value] for c in engine_side] == [
+        pytest.approx(row, rel=rel) for row in numbers
+    ]
+
+
+def test_engine_performance_equals_the_offline_gate_on_the_same_rows(
+    engine: Engine, scenario: tuple[str, DetectConfig], tmp_path
+) -> None:
+    """The detector's one search and judgement against the baseline = `mlsiem gate` on the same rows
+    written to two files: the same metrics, values, p-values and tiers."""
+    namespace, _ = scenario
+    profile = baselines.load(engine, MODEL, None)
+    assert profile is not None and "confusion" in profile.metadata
+    detector = PerformanceDetector(ModelSetup(MODEL, None, ["income"], profile, "b"))
+    reference_window = Window(MODEL, None, T0, T0 + timedelta(hours=3))
+    paths = {}
+    for name, window in (
+        ("reference", reference_window),
+        ("incident", Window(MODEL, None, T0 + timedelta(hours=5), T0 + timedelta(hours=6))),
+    ):
+        paths[name] = tmp_path / f"{name}.ndjson"
+        paths[name].write_bytes(
+            b"\n".join(orjson.dumps(r) for r in _labelled_rows(engine, namespace, window))
+        )
+    window = Window(MODEL, None, T0 + timedelta(hours=5), T0 + timedelta(hours=6))
+    engine_changes = detector.changes(engine.search(inference_stream(namespace), detector.request(window)))
+    config = GateConfig(performance=PerformanceConfig(label="y", prediction="yhat"))
+    offline = compare_files(paths["reference"], paths["incident"], config).performance
+    assert offline is not None and offline.task == "classification"
+    assert [c.metric for c in engine_changes] == ["accuracy", "macro_f1"]
+    _same_changes(engine_changes, offline.metrics, rel=1e-9)
+    assert engine_changes[0].tier == "act" and engine_changes[0].reference_n == 1800
+    judged = detector.judge(window, engine.search(inference_stream(namespace), detector.request(window)))
+    assert judged.findings and "accuracy fell" in judged.findings[0].reason
+    assert judged.findings[0].tier == "act" and judged.findings[0].severity == "high"  # 0.929 -> 0.815
 
 
 def test_bounded_backfill_and_the_lock(engine: Engine, scenario: tuple[str, DetectConfig]) -> None:
@@ -335,4 +399,21 @@ def test_regression_error_rise_is_a_performance_alert(engine: Engine) -> None:
     report = job.run_once(T0 + timedelta(hours=6, minutes=1))
     performance = [f for f in report.findings if f.rule.id == "mlsiem-performance-drop"]
     assert [f.window_start for f in performance] == [T0 + timedelta(hours=5)]  # 04-05 is quiet, 05-06 is not
-    assert "Mean absolute error of price-model rose" in performance[0].reason
+    assert "mae rose" in performance[0].reason and "rmse rose" in performance[0].reason
+    profile = baselines.load(engine, "price-model", None)
+    assert profile is not None
+    detector = PerformanceDetector(ModelSetup("price-model", None, ["size"], profile, "b"))
+    window = Window("price-model", None, T0 + timedelta(hours=5), T0 + timedelta(hours=6))
+    engine_changes = detector.changes(engine.search(inference_stream(namespace), detector.request(window)))
+    rows = {
+        name: _labelled_rows(engine, namespace, w, value=True)
+        for name, w in (("reference", reference), ("current", window))
+    }
+    offline = perf.regression_changes(
+        *(
+            perf.regression_errors(np.array([r["y"] for r in v]), np.array([r["yhat"] for r in v]))
+            for v in rows.values()
+        )
+    )
+    assert [c.metric for c in offline] == ["mae", "rmse"]
+    _same_changes(engine_changes, offline, rel=1e-6)

@@ -191,16 +191,6 @@ def copy_fields(
         node[leaf] = result
 
 
-def copy_object(
-    value: Any, rows: tuple[Compiled, ...], short: str, kind: Coerce, target: dict[str, Any], bad: list[str]
-) -> None:
-    """An object copied by its table, or its short form (`"model": "fraud"`) put at `short`."""
-    if value.__class__ is dict:
-        copy_fields(value, rows, target, bad)
-    else:
-        put(target, short, value, kind, bad)
-
-
 def duration_ns(milliseconds: Any, bad: list[str], name: str) -> int | None:
     """Milliseconds (the unit services log latency in) as ECS `event.duration` nanoseconds."""
     if milliseconds is None:

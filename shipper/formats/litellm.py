@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shipper.normalize.document import Draft, RecordContext, RecordError
-from shipper.normalize.put import BOOL, FLOAT, INT, LIST, STR, at, copy_fields, place, put, table, truthy
+from shipper.normalize.put import BOOL, FLOAT, INT, LIST, STR, at, place, put, table, truthy
 from shipper.normalize.text import finish_reasons, message_text
 from shipper.normalize.values import as_float, as_str, epoch_to_iso
 
@@ -55,18 +55,18 @@ def _max_tokens(record: dict[str, Any]) -> Any:
     return params.get("max_tokens", params.get("max_completion_tokens"))
 
 
-REQUEST = table(
+copy_request = table(
     (_requested, "gen_ai.request.model", STR),
     (at("model_parameters", "temperature"), "gen_ai.request.temperature", FLOAT),
     (_max_tokens, "gen_ai.request.max_tokens", INT),
     (at("response", "id"), "gen_ai.response.id", STR),
     (at("response", "model"), "gen_ai.response.model", STR),
 )
-USAGE = table(
+copy_usage = table(
     ("prompt_tokens", "gen_ai.usage.input_tokens", INT),
     ("completion_tokens", "gen_ai.usage.output_tokens", INT),
 )
-ACTOR = table(
+copy_actor = table(
     (at("metadata", "user_api_key_user_id"), "user.id", STR),
     (truthy("end_user"), "user.name", STR),
     (at("metadata", "user_api_key_team_id"), "user.group.id", STR),
@@ -79,8 +79,8 @@ ACTOR = table(
     (at("metadata", "user_api_key_alias"), "labels.api_key_alias", STR),
     (at("metadata", "user_api_key_hash"), "labels.api_key_hash", STR),
 )
-ERROR = table((truthy("error_class"), "error.type", STR), (truthy("error_code"), "error.code", STR))
-LLM = table(
+copy_error = table((truthy("error_class"), "error.type", STR), (truthy("error_code"), "error.code", STR))
+copy_llm = table(
     (_requested, "mlsiem.model.name", STR),
     ("response_cost", "mlsiem.llm.cost_usd", FLOAT),
     ("cache_hit", "mlsiem.llm.cache_hit", BOOL),
@@ -145,14 +145,14 @@ def _gen_ai(record: dict[str, Any], doc: dict[str, Any], operation: str | None, 
         doc["gen_ai"] = {"provider": {"name": provider}, "system": provider}
     if operation:
         place(doc, ("gen_ai", "operation"), "name", operation)
-    copy_fields(record, REQUEST, doc, bad)
+    copy_request(record, doc, bad)
     response = record.get("response")
     reasons = finish_reasons(response.get("choices")) if response.__class__ is dict else None
     if reasons:
         place(doc, ("gen_ai", "response"), "finish_reasons", reasons)
     if "model" not in doc.get("gen_ai", {}).get("response", {}):
         put(doc, "gen_ai.response.model", record.get("model"), STR, bad)
-    copy_fields(record, USAGE, doc, bad)
+    copy_usage(record, doc, bad)
 
 
 def _server(api_base: Any) -> str | None:
@@ -172,7 +172,7 @@ def _error(record: dict[str, Any], doc: dict[str, Any], ctx: RecordContext, bad:
         code = information.get("error_code")
         if code is not None and str(code).isdigit() and 100 <= int(str(code)) <= 599:
             doc["http"] = {"response": {"status_code": int(str(code))}}
-        copy_fields(information, ERROR, doc, bad)
+        copy_error(information, doc, bad)
         if message is None:
             message = information.get("error_message")
     text = as_str(message) if message is not None else None
@@ -189,7 +189,7 @@ def convert(record: dict[str, Any], ctx: RecordContext) -> list[Draft]:
     bad: list[str] = []
     operation = _event(record, doc["event"], start, timestamp)  # type: ignore[arg-type]
     _gen_ai(record, doc, operation, bad)
-    copy_fields(record, ACTOR, doc, bad)
+    copy_actor(record, doc, bad)
     host = _server(record.get("api_base"))
     if host:
         place(doc, ("labels",), "server_address", host)
@@ -197,7 +197,7 @@ def convert(record: dict[str, Any], ctx: RecordContext) -> list[Draft]:
     if doc["event"]["outcome"] == "failure":
         _error(record, doc, ctx, bad)
     doc["mlsiem"] = {"model": {"type": "embedding" if operation == "embeddings" else "llm"}}
-    copy_fields(record, LLM, doc, bad)
+    copy_llm(record, doc, bad)
     guardrails = record.get("guardrail_information")
     if guardrails is not None:
         _guardrail(guardrails, doc, bad)

@@ -22,9 +22,9 @@ from shipper.normalize.put import (
     LONG,
     STR,
     TIME,
+    Copy,
     at,
     choice,
-    copy_fields,
     duration_ns,
     place,
     put,
@@ -66,8 +66,8 @@ def convert(record: dict[str, Any], ctx: RecordContext) -> list[Draft]:
 
 # ------------------------------------------------------------------------------------------ tables
 
-MESSAGE = table(("message", "message", STR), ("tags", "tags", LIST))
-ACTOR = table(
+copy_message = table(("message", "message", STR), ("tags", "tags", LIST))
+copy_actor = table(
     (at("user", "id"), "user.id", STR),
     (at("user", "name", short=True), "user.name", STR),
     ("user_id", "user.id", STR),
@@ -81,30 +81,30 @@ ACTOR = table(
     ("trace_id", "trace.id", STR),
     ("outcome", "event.outcome", choice(OUTCOMES)),
 )
-ERROR = table(("type", "error.type", STR), ("code", "error.code", STR))
-MODEL = table(
+copy_error = table(("type", "error.type", STR), ("code", "error.code", STR))
+copy_model = table(
     (at("model", "name", short=True), "mlsiem.model.name", STR),
     (at("model", "version"), "mlsiem.model.version", STR),
     (at("model", "type"), "mlsiem.model.type", choice(MODEL_TYPES)),
     ("model_version", "mlsiem.model.version", STR),
     ("model_type", "mlsiem.model.type", choice(MODEL_TYPES)),
 )
-PREDICTION = table(
+copy_prediction = table(
     ("label", "mlsiem.prediction.label", STR),
     ("score", "mlsiem.prediction.score", FLOAT),
     ("value", "mlsiem.prediction.value", FLOAT),
 )
-GROUND_TRUTH = table(
+copy_ground_truth = table(
     ("label", "mlsiem.ground_truth.label", STR),
     ("value", "mlsiem.ground_truth.value", FLOAT),
 )
-REQUEST = table(("span_id", "span.id", STR), ("client_ip", "client.ip", STR))
-HTTP = table(
+copy_request = table(("span_id", "span.id", STR), ("client_ip", "client.ip", STR))
+copy_http = table(
     ("method", "http.request.method", STR),
     ("status_code", "http.response.status_code", LONG),
     ("path", "url.path", STR),
 )
-LLM = table(
+copy_llm = table(
     ("model", "gen_ai.request.model", STR),
     ("max_tokens", "gen_ai.request.max_tokens", INT),
     ("temperature", "gen_ai.request.temperature", FLOAT),
@@ -118,7 +118,7 @@ LLM = table(
     (at("guardrail", "policies"), "mlsiem.llm.guardrail.policies", LIST),
     (at("guardrail", "action", short=True), "mlsiem.llm.guardrail.action", choice(GUARDRAIL_ACTIONS)),
 )
-PIPELINE = table(
+copy_pipeline = table(
     (at("pipeline", "name", short=True), "mlsiem.pipeline.name", STR),
     (at("pipeline", "run_id"), "mlsiem.pipeline.run_id", STR),
     (at("pipeline", "stage"), "mlsiem.pipeline.stage", STR),
@@ -126,7 +126,7 @@ PIPELINE = table(
     ("stage", "mlsiem.pipeline.stage", STR),
     ("approved", "mlsiem.deployment.approved", BOOL),
 )
-TIMES = table(("start", "event.start", TIME), ("end", "event.end", TIME))
+copy_times = table(("start", "event.start", TIME), ("end", "event.end", TIME))
 
 
 # ------------------------------------------------------------------------------------------ shared
@@ -134,7 +134,7 @@ TIMES = table(("start", "event.start", TIME), ("end", "event.end", TIME))
 
 def _common(record: dict[str, Any], doc: dict[str, Any], ctx: RecordContext, bad: list[str]) -> None:
     """Keys inference and pipeline records share: actor, service, host, network, trace, error, labels."""
-    copy_fields(record, MESSAGE, doc, bad)
+    copy_message(record, doc, bad)
     if "message" in doc:  # free text may quote a request
         doc["message"] = ctx.scrub(doc["message"])
     labels = record.get("labels")
@@ -144,7 +144,7 @@ def _common(record: dict[str, Any], doc: dict[str, Any], ctx: RecordContext, bad
             doc["labels"] = cleaned
         elif labels.__class__ is not dict:
             bad.append("labels")
-    copy_fields(record, ACTOR, doc, bad)
+    copy_actor(record, doc, bad)
     event = doc["event"]
     error = record.get("error")
     if error is not None:
@@ -169,7 +169,7 @@ def _common(record: dict[str, Any], doc: dict[str, Any], ctx: RecordContext, bad
 def _error(error: Any, doc: dict[str, Any], ctx: RecordContext, bad: list[str]) -> None:
     """`error`: an object (type, code, message) or the message alone; the message is scrubbed."""
     if error.__class__ is dict:
-        copy_fields(error, ERROR, doc, bad)
+        copy_error(error, doc, bad)
         message = error.get("message")
     else:
         message = error
@@ -180,10 +180,10 @@ def _error(error: Any, doc: dict[str, Any], ctx: RecordContext, bad: list[str]) 
         bad.append("error.message")
 
 
-def _outcome_value(value: Any, name: str, rows: Any, doc: dict[str, Any], bad: list[str]) -> None:
+def _outcome_value(value: Any, name: str, copy: Copy, doc: dict[str, Any], bad: list[str]) -> None:
     """`prediction` / `ground_truth`: an object, or a bare label (string, boolean) or value (number)."""
     if value.__class__ is dict:
-        copy_fields(value, rows, doc, bad)
+        copy(value, doc, bad)
     elif value.__class__ is str or value.__class__ is bool:
         put(doc, f"mlsiem.{name}.label", value, STR, bad)
     else:
@@ -200,7 +200,7 @@ def _llm(llm: dict[str, Any], doc: dict[str, Any], ctx: RecordContext, bad: list
     operation = as_str(llm.get("operation", "chat"))
     if operation:
         place(doc, ("gen_ai", "operation"), "name", operation)
-    copy_fields(llm, LLM, doc, bad)
+    copy_llm(llm, doc, bad)
     mlsiem = doc["mlsiem"]
     if mlsiem.get("llm", {}).get("guardrail", {}).get("action") == "blocked":
         doc["event"]["type"] = ["denied"]
@@ -232,21 +232,21 @@ def inference(record: dict[str, Any], ctx: RecordContext) -> Draft:
     bad: list[str] = []
     mlsiem: dict[str, Any] = {}
     doc["mlsiem"] = mlsiem
-    copy_fields(record, MODEL, doc, bad)
+    copy_model(record, doc, bad)
     features = record.get("features")
     if features is not None and not ctx.features(mlsiem, features):
         bad.append("mlsiem.features")
     prediction = record.get("prediction")
     if prediction is not None:
-        _outcome_value(prediction, "prediction", PREDICTION, doc, bad)
+        _outcome_value(prediction, "prediction", copy_prediction, doc, bad)
     truth = record.get("ground_truth")
     if truth is not None:
-        _outcome_value(truth, "ground_truth", GROUND_TRUTH, doc, bad)
+        _outcome_value(truth, "ground_truth", copy_ground_truth, doc, bad)
     _common(record, doc, ctx, bad)
-    copy_fields(record, REQUEST, doc, bad)
+    copy_request(record, doc, bad)
     http = record.get("http")
     if http.__class__ is dict:
-        copy_fields(http, HTTP, doc, bad)
+        copy_http(http, doc, bad)
     elif http is not None:
         bad.append("http")
     llm = record.get("llm")
@@ -269,8 +269,8 @@ def pipeline(record: dict[str, Any], ctx: RecordContext) -> Draft:
     doc = ctx.pipeline(timestamp_of(record), action, category, event_type)
     bad: list[str] = []
     doc["mlsiem"] = {}
-    copy_fields(record, MODEL, doc, bad)
-    copy_fields(record, PIPELINE, doc, bad)
+    copy_model(record, doc, bad)
+    copy_pipeline(record, doc, bad)
     actor = record.get("actor")
     if actor is not None and record.get("user") is None:
         record = {**record, "user": actor}
@@ -278,6 +278,6 @@ def pipeline(record: dict[str, Any], ctx: RecordContext) -> Draft:
     event = doc["event"]
     if implied_outcome is not None and "outcome" not in event:
         event["outcome"] = implied_outcome
-    copy_fields(record, TIMES, doc, bad)
+    copy_times(record, doc, bad)
     own_id = record.get("id")
     return Draft("pipeline", own_id if own_id.__class__ is str and own_id else None, doc, bad)

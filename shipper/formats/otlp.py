@@ -20,7 +20,7 @@ from typing import Any
 
 from shipper.formats.otlp_content import any_value, attributes, message_content
 from shipper.normalize.document import Draft, RecordContext, RecordError
-from shipper.normalize.put import FLOAT, INT, LIST, LONG, STR, copy_fields, first, table
+from shipper.normalize.put import FLOAT, INT, LIST, LONG, STR, first, table
 from shipper.normalize.text import finish_reasons, message_text
 from shipper.normalize.values import as_int, as_str, nanos_to_iso
 
@@ -41,7 +41,7 @@ def _has_genai(attrs: dict[str, Any]) -> bool:
 
 # The GenAI, network, user and HTTP attributes shared by spans and log records (both generations of
 # the GenAI conventions: the current name first).
-ATTRIBUTES = table(
+copy_attributes = table(
     ("gen_ai.operation.name", "gen_ai.operation.name", STR),
     ("gen_ai.request.model", "gen_ai.request.model", STR),
     ("gen_ai.request.max_tokens", "gen_ai.request.max_tokens", INT),
@@ -65,7 +65,7 @@ ATTRIBUTES = table(
     ("url.path", "url.path", STR),
     ("error.type", "error.type", STR),
 )
-RESOURCE = table(
+copy_resource = table(
     ("service.name", "service.name", STR),
     ("service.version", "service.version", STR),
     (first("deployment.environment.name", "deployment.environment"), "service.environment", STR),
@@ -86,7 +86,7 @@ def _genai_fields(attrs: dict[str, Any], doc: dict[str, Any], bad: list[str]) ->
             gen_ai["system"] = name
         else:
             bad.append("gen_ai.provider.name")
-    copy_fields(attrs, ATTRIBUTES, doc, bad)
+    copy_attributes(attrs, doc, bad)
 
 
 def _llm_block(doc: dict[str, Any], prompt: Any, completion: Any, ctx: RecordContext) -> None:
@@ -187,7 +187,7 @@ def _span(
     if name.__class__ is str and name:
         doc["message"] = name
     if resource:
-        copy_fields(resource, RESOURCE, doc, bad)
+        copy_resource(resource, doc, bad)
     _genai_fields(attrs, doc, bad)
     operation = doc["gen_ai"].get("operation", {}).get("name")
     if operation:
@@ -229,7 +229,7 @@ def _log_record(
     if body.__class__ is str and not event_name.startswith("gen_ai."):
         doc["message"] = ctx.scrub(body)
     if resource:
-        copy_fields(resource, RESOURCE, doc, bad)
+        copy_resource(resource, doc, bad)
     _genai_fields(attrs, doc, bad)
     severity = as_int(record.get("severityNumber"), 24)
     if attrs.get("error.type") is not None or (severity is not None and severity >= 17):

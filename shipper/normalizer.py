@@ -210,6 +210,15 @@ class Normalizer:
             return None
         return f"too many fields: more than {self._max_fields} distinct leaf fields (max_fields)"
 
+    def _dict_problem(self, record: dict[str, Any]) -> str | None:
+        """The input limits for a record that arrived decoded (the SDK): what a line's bytes tell."""
+        if too_deep(record, self._max_depth):
+            return f"nested deeper than {self._max_depth} levels (max_depth)"
+        size = len(dump_record(record))  # an SDK dict is bounded like a line: event.original relies on it
+        if size > self._max_bytes:
+            return f"record too long: {size} bytes, the limit is {self._max_bytes} (max_line_bytes)"
+        return self._fields_problem(record)
+
     def _normalize(self, raw: Any, origin: Origin) -> tuple[list[Normalized], list[Rejected]]:
         if raw.__class__ is not str and raw.__class__ is not bytes and raw.__class__ is not dict:
             if isinstance(raw, bytearray | memoryview):
@@ -224,13 +233,7 @@ class Normalizer:
                 return self._reject("empty object: no fields", raw, origin)
             return [], []
         if raw.__class__ is dict:
-            if too_deep(record, self._max_depth):
-                return self._reject(f"nested deeper than {self._max_depth} levels (max_depth)", raw, origin)
-            size = len(dump_record(record))  # an SDK dict is bounded like a line: event.original relies on it
-            if size > self._max_bytes:
-                reason = f"record too long: {size} bytes, the limit is {self._max_bytes} (max_line_bytes)"
-                return self._reject(reason, raw, origin)
-            problem = self._fields_problem(record)
+            problem = self._dict_problem(record)
             if problem is not None:
                 return self._reject(problem, raw, origin)
         fmt = self._fixed or self._detect(record)

@@ -87,6 +87,18 @@ copy_llm = table(
 )
 
 
+def _guardrail_action(entry: dict[str, Any], action: str | None) -> str | None:
+    """One guardrail result folded into the action so far: blocked wins, then modified, then allowed."""
+    status = entry.get("guardrail_status")
+    if status in ("guardrail_intervened", "failure"):
+        masked = entry.get("masked_entity_count")
+        outcome = "modified" if masked.__class__ is dict and any(masked.values()) else "blocked"
+        return "blocked" if action == "blocked" else outcome
+    if status == "success" and action is None:
+        return "allowed"
+    return action
+
+
 def _guardrail(information: Any, doc: dict[str, Any], bad: list[str]) -> None:
     entries = [information] if information.__class__ is dict else information
     if entries.__class__ is not list:
@@ -100,13 +112,7 @@ def _guardrail(information: Any, doc: dict[str, Any], bad: list[str]) -> None:
         name = as_str(entry.get("guardrail_name"))
         if name:
             policies.append(name)
-        status = entry.get("guardrail_status")
-        if status in ("guardrail_intervened", "failure"):
-            masked = entry.get("masked_entity_count")
-            outcome = "modified" if masked.__class__ is dict and any(masked.values()) else "blocked"
-            action = "blocked" if action == "blocked" else outcome
-        elif status == "success" and action is None:
-            action = "allowed"
+        action = _guardrail_action(entry, action)
     rail: dict[str, Any] = {}
     if action:
         rail["action"] = action

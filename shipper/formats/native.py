@@ -156,12 +156,17 @@ def _common(record: dict[str, Any], doc: dict[str, Any], ctx: RecordContext, bad
             event["outcome"] = "success"
         elif event["outcome"] == "failure":
             event["type"] = ["error"]
+    _duration(record, doc, bad)
+
+
+def _duration(record: dict[str, Any], doc: dict[str, Any], bad: list[str]) -> None:
+    """`latency_ms` (or `duration_ms`) in milliseconds, else `duration_ns`: ECS `event.duration`."""
     latency = record.get("latency_ms")
     if latency is None:
         latency = record.get("duration_ms")
     nanos = duration_ns(latency, bad, "event.duration") if latency is not None else None
     if nanos is not None:
-        event["duration"] = nanos
+        doc["event"]["duration"] = nanos
     else:
         put(doc, "event.duration", record.get("duration_ns"), LONG, bad)
 

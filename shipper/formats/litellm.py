@@ -55,6 +55,17 @@ def _max_tokens(record: dict[str, Any]) -> Any:
     return params.get("max_tokens", params.get("max_completion_tokens"))
 
 
+def _server(record: dict[str, Any]) -> str | None:
+    """Only the host of `api_base`: a URL can carry credentials in its query string."""
+    api_base = record.get("api_base")
+    if api_base.__class__ is not str or not api_base:
+        return None
+    try:
+        return urlsplit(api_base).hostname or None
+    except ValueError:
+        return None
+
+
 copy_request = table(
     (_requested, "gen_ai.request.model", STR),
     (at("model_parameters", "temperature"), "gen_ai.request.temperature", FLOAT),
@@ -78,6 +89,8 @@ copy_actor = table(
     (truthy("request_tags"), "tags", LIST),
     (at("metadata", "user_api_key_alias"), "labels.api_key_alias", STR),
     (at("metadata", "user_api_key_hash"), "labels.api_key_hash", STR),
+    (_server, "labels.server_address", STR),
+    (truthy("model_id"), "labels.model_id", STR),
 )
 copy_error = table((truthy("error_class"), "error.type", STR), (truthy("error_code"), "error.code", STR))
 copy_llm = table(
@@ -161,16 +174,6 @@ def _gen_ai(record: dict[str, Any], doc: dict[str, Any], operation: str | None, 
     copy_usage(record, doc, bad)
 
 
-def _server(api_base: Any) -> str | None:
-    """Only the host of `api_base`: a URL can carry credentials in its query string."""
-    if api_base.__class__ is not str or not api_base:
-        return None
-    try:
-        return urlsplit(api_base).hostname
-    except ValueError:
-        return None
-
-
 def _error(record: dict[str, Any], doc: dict[str, Any], ctx: RecordContext, bad: list[str]) -> None:
     information = record.get("error_information")
     message = record.get("error_str")
@@ -196,10 +199,6 @@ def convert(record: dict[str, Any], ctx: RecordContext) -> list[Draft]:
     operation = _event(record, doc["event"], start, timestamp)  # type: ignore[arg-type]
     _gen_ai(record, doc, operation, bad)
     copy_actor(record, doc, bad)
-    host = _server(record.get("api_base"))
-    if host:
-        place(doc, ("labels",), "server_address", host)
-    put(doc, "labels.model_id", record.get("model_id") or None, STR, bad)
     if doc["event"]["outcome"] == "failure":
         _error(record, doc, ctx, bad)
     doc["mlsiem"] = {"model": {"type": "embedding" if operation == "embeddings" else "llm"}}

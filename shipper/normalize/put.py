@@ -15,7 +15,7 @@ Why tables compile to generated code: a table is read for every record, and a ge
 (tuple unpacking, a getter call per source) made the formats 1.3-1.6x slower than the hand-written
 calls it replaces. `table()` writes the function those calls would have been, from the rows only (our
 own constants: names and keys are embedded with `repr`, nothing from a record or a user file), so
-reading a field costs what it did by hand.
+reading a field costs about what it did by hand (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from cli.common import JsonOption
 from mlsiem.errors import ConfigError
 from shipper.deadletter import DeadLetterWriter
+from shipper.formats.registry import FORMAT_HELP
 from shipper.normalize.limits import LimitCounts
 from shipper.normalizer import NormalizeConfig, Normalizer
 from shipper.records import Origin, Rejected
@@ -32,9 +33,7 @@ _SHOWN_REJECTIONS = 5
 _OPTION_NAMES = {"format": "--format", "mapping_file": "--mapping", "content_policy": "--content-policy"}
 
 # How records are read, shared with `mlsiem ship`.
-FormatOption = Annotated[
-    str, typer.Option("--format", help="auto | native | otlp | litellm | mapping | ecs.")
-]
+FormatOption = Annotated[str, typer.Option("--format", help=FORMAT_HELP)]
 MappingOption = Annotated[
     Path | None, typer.Option("--mapping", help="YAML field mapping for other JSON logs (KServe, ...).")
 ]

@@ -11,8 +11,6 @@ refuses and which cuts, and how both are counted: `shipper.normalize.limits`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mlsiem.errors import ConfigError
 from mlsiem.indices import check_namespace
-from shipper.formats import FormatName, auto, ecs, litellm, native, otlp
-from shipper.formats.mapping import MappingFormat
+from shipper.formats.auto import detector
+from shipper.formats.registry import FORMATS, Converter, FormatName, claimed_names
 from shipper.normalize.document import ContentPolicy, Draft, RecordContext, RecordError
 from shipper.normalize.ids import content_id, usable_own_id
 from shipper.normalize.limits import (
@@ -42,8 +40,8 @@ MIB: Final = 1024 * 1024
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
-
-Converter = Callable[[dict[str, Any], RecordContext], list[Draft]]
+_UNRECOGNISED: Final = f"not {claimed_names()}; give a mapping file (--mapping) for other JSON logs"
+_RELAYED: Final = frozenset(f.name for f in FORMATS if f.relay)
 
 
 class NormalizeConfig(BaseModel):
@@ -147,15 +145,12 @@ class Normalizer:
 
     def __init__(self, config: NormalizeConfig | None = None) -> None:
         self.config = config = config or NormalizeConfig()
-        self.mapping = MappingFormat.load(config.mapping_file) if config.mapping_file else None
-        self._converters: dict[str, Converter] = {
-            "native": native.convert,
-            "otlp": partial(otlp.convert, genai_only=config.otlp_genai_only),
-            "litellm": litellm.convert,
-            "ecs": ecs.convert,
-        }
-        if self.mapping is not None:
-            self._converters["mapping"] = self.mapping.convert
+        self._converters: dict[str, Converter] = {}
+        for fmt in FORMATS:
+            converter = fmt.make(config)
+            if converter is not None:
+                self._converters[fmt.name] = converter
+        self._detect = detector(self._converters)
         self._fixed = None if config.format == "auto" else config.format
         self._policy = config.content_policy
         self._max_features = config.max_features
@@ -215,6 +210,15 @@ class Normalizer:
             return None
         return f"too many fields: more than {self._max_fields} distinct leaf fields (max_fields)"
 
+    def _dict_problem(self, record: dict[str, Any]) -> str | None:
+        """The input limits for a record that arrived decoded (the SDK): what a line's bytes tell."""
+        if too_deep(record, self._max_depth):
+            return f"nested deeper than {self._max_depth} levels (max_depth)"
+        size = len(dump_record(record))  # an SDK dict is bounded like a line: event.original relies on it
+        if size > self._max_bytes:
+            return f"record too long: {size} bytes, the limit is {self._max_bytes} (max_line_bytes)"
+        return self._fields_problem(record)
+
     def _normalize(self, raw: Any, origin: Origin) -> tuple[list[Normalized], list[Rejected]]:
         if raw.__class__ is not str and raw.__class__ is not bytes and raw.__class__ is not dict:
             if isinstance(raw, bytearray | memoryview):
@@ -229,24 +233,13 @@ class Normalizer:
                 return self._reject("empty object: no fields", raw, origin)
             return [], []
         if raw.__class__ is dict:
-            if too_deep(record, self._max_depth):
-                return self._reject(f"nested deeper than {self._max_depth} levels (max_depth)", raw, origin)
-            size = len(dump_record(record))  # an SDK dict is bounded like a line: event.original relies on it
-            if size > self._max_bytes:
-                reason = f"record too long: {size} bytes, the limit is {self._max_bytes} (max_line_bytes)"
-                return self._reject(reason, raw, origin)
-            problem = self._fields_problem(record)
+            problem = self._dict_problem(record)
             if problem is not None:
                 return self._reject(problem, raw, origin)
-        fmt = self._fixed or auto.detect(record) or ("mapping" if self.mapping is not None else None)
+        fmt = self._fixed or self._detect(record)
         if fmt is None:
             keys = ", ".join(sorted(str(k) for k in record)[:8])
-            return self._reject(
-                f"format not recognised (keys: {keys}): not native, otlp, litellm or ecs; give a mapping "
-                "file (--mapping) for other JSON logs",
-                raw,
-                origin,
-            )
+            return self._reject(f"format not recognised (keys: {keys}): {_UNRECOGNISED}", raw, origin)
         ctx = RecordContext(self._policy, self._max_features, self._namespace, self._max_chars)
         try:
             drafts = self._converters[fmt](record, ctx)
@@ -255,7 +248,7 @@ class Normalizer:
         # Strings can only be over the limit when the record is (or when it arrived decoded).
         long_strings = ctx.long_text or raw.__class__ is dict or len(raw) > self._max_chars
         for draft in drafts:
-            self._limit(draft, ctx, long_strings, relayed=fmt == "ecs")
+            self._limit(draft, ctx, long_strings, relayed=fmt in _RELAYED)
         events = self._finish(drafts, fmt, raw, origin)
         if ctx.problems:
             return events, [Rejected(f"{fmt}: " + "; ".join(ctx.problems), raw_text(raw), origin)]
@@ -311,7 +304,7 @@ class Normalizer:
             doc = draft.document
             event = doc["event"]
             event["id"] = event_id
-            if fmt == "ecs":  # a relayed document keeps where the edge shipper read it
+            if fmt in _RELAYED:  # a relayed document keeps where the edge shipper read it
                 events.append(Normalized(draft.kind, event_id, doc))
                 continue
             mlsiem = doc.get("mlsiem")

@@ -1,5 +1,8 @@
 """Format detection per record, by its keys only (cheap: no parsing beyond the JSON itself).
 
+Each format in the registry (`shipper.formats.registry.FORMATS`) claims records by their keys; they
+are asked in `claim_order`:
+
 | keys | format |
 | --- | --- |
 | `resourceSpans` or `resourceLogs` | otlp |
@@ -11,20 +14,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from typing import Any
 
-from shipper.formats import ecs
+from shipper.formats.registry import FORMATS
 
 
-def detect(record: dict[str, Any]) -> str | None:
-    """The format name of one decoded record, or None when no built-in format claims it."""
-    if "resourceSpans" in record or "resourceLogs" in record:
-        return "otlp"
-    if "call_type" in record and ("startTime" in record or "response_cost" in record):
-        return "litellm"
-    kind = record.get("type")
-    if kind == "inference" or kind == "pipeline":
-        return "native"
-    if "ecs" in record and ecs.claims(record):
-        return "ecs"
-    return None
+def detector(available: Collection[str]) -> Callable[[dict[str, Any]], str | None]:
+    """`detect(record)`: the name of the first available format that claims the record, else the
+    available fallback format (one without a claim), else None."""
+    ordered = sorted(
+        (f for f in FORMATS if f.claims is not None and f.name in available), key=lambda f: f.claim_order
+    )
+    claims = tuple((f.claims, f.name) for f in ordered)
+    fallback = next((f.name for f in FORMATS if f.claims is None and f.name in available), None)
+
+    def detect(record: dict[str, Any]) -> str | None:
+        for claim, name in claims:
+            if claim(record):  # type: ignore[misc]
+                return name
+        return fallback
+
+    return detect

@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shipper.normalize.document import Draft, RecordContext, RecordError
-from shipper.normalize.put import nest, put_bool, put_float, put_int, put_list, put_str
-from shipper.normalize.text import message_text
+from shipper.normalize.put import BOOL, FLOAT, INT, LIST, STR, at, place, put, table, truthy
+from shipper.normalize.text import finish_reasons, message_text
 from shipper.normalize.values import as_float, as_str, epoch_to_iso
 
 # LiteLLM call types -> OpenTelemetry `gen_ai.operation.name`; others keep their own name.
@@ -38,7 +38,81 @@ _OPERATIONS = {
 }
 
 
-def _guardrail(information: Any, llm: dict[str, Any], bad: list[str]) -> None:
+def claims(record: dict[str, Any]) -> bool:
+    """A StandardLoggingPayload: `call_type` with `startTime` or `response_cost` (by keys only)."""
+    return "call_type" in record and ("startTime" in record or "response_cost" in record)
+
+
+def _requested(record: dict[str, Any]) -> Any:
+    """The public model group the caller asked for, else the deployment's model."""
+    return record.get("model_group") or record.get("model")
+
+
+def _max_tokens(record: dict[str, Any]) -> Any:
+    params = record.get("model_parameters")
+    if params.__class__ is not dict:
+        return None
+    return params.get("max_tokens", params.get("max_completion_tokens"))
+
+
+def _server(record: dict[str, Any]) -> str | None:
+    """Only the host of `api_base`: a URL can carry credentials in its query string."""
+    api_base = record.get("api_base")
+    if api_base.__class__ is not str or not api_base:
+        return None
+    try:
+        return urlsplit(api_base).hostname or None
+    except ValueError:
+        return None
+
+
+copy_request = table(
+    (_requested, "gen_ai.request.model", STR),
+    (at("model_parameters", "temperature"), "gen_ai.request.temperature", FLOAT),
+    (_max_tokens, "gen_ai.request.max_tokens", INT),
+    (at("response", "id"), "gen_ai.response.id", STR),
+    (at("response", "model"), "gen_ai.response.model", STR),
+)
+copy_usage = table(
+    ("prompt_tokens", "gen_ai.usage.input_tokens", INT),
+    ("completion_tokens", "gen_ai.usage.output_tokens", INT),
+)
+copy_actor = table(
+    (at("metadata", "user_api_key_user_id"), "user.id", STR),
+    (truthy("end_user"), "user.name", STR),
+    (at("metadata", "user_api_key_team_id"), "user.group.id", STR),
+    (at("metadata", "user_api_key_team_alias"), "user.group.name", STR),
+    (at("metadata", "user_api_key_org_id"), "organization.id", STR),
+    (truthy("requester_ip_address", at("metadata", "requester_ip_address")), "source.ip", STR),
+    (truthy("user_agent"), "user_agent.original", STR),
+    (truthy("trace_id"), "trace.id", STR),
+    (truthy("request_tags"), "tags", LIST),
+    (at("metadata", "user_api_key_alias"), "labels.api_key_alias", STR),
+    (at("metadata", "user_api_key_hash"), "labels.api_key_hash", STR),
+    (_server, "labels.server_address", STR),
+    (truthy("model_id"), "labels.model_id", STR),
+)
+copy_error = table((truthy("error_class"), "error.type", STR), (truthy("error_code"), "error.code", STR))
+copy_llm = table(
+    (_requested, "mlsiem.model.name", STR),
+    ("response_cost", "mlsiem.llm.cost_usd", FLOAT),
+    ("cache_hit", "mlsiem.llm.cache_hit", BOOL),
+)
+
+
+def _guardrail_action(entry: dict[str, Any], action: str | None) -> str | None:
+    """One guardrail result folded into the action so far: blocked wins, then modified, then allowed."""
+    status = entry.get("guardrail_status")
+    if status in ("guardrail_intervened", "failure"):
+        masked = entry.get("masked_entity_count")
+        outcome = "modified" if masked.__class__ is dict and any(masked.values()) else "blocked"
+        return "blocked" if action == "blocked" else outcome
+    if status == "success" and action is None:
+        return "allowed"
+    return action
+
+
+def _guardrail(information: Any, doc: dict[str, Any], bad: list[str]) -> None:
     entries = [information] if information.__class__ is dict else information
     if entries.__class__ is not list:
         bad.append("mlsiem.llm.guardrail")
@@ -51,30 +125,20 @@ def _guardrail(information: Any, llm: dict[str, Any], bad: list[str]) -> None:
         name = as_str(entry.get("guardrail_name"))
         if name:
             policies.append(name)
-        status = entry.get("guardrail_status")
-        if status in ("guardrail_intervened", "failure"):
-            masked = entry.get("masked_entity_count")
-            outcome = "modified" if masked.__class__ is dict and any(masked.values()) else "blocked"
-            action = "blocked" if action == "blocked" else outcome
-        elif status == "success" and action is None:
-            action = "allowed"
+        action = _guardrail_action(entry, action)
     rail: dict[str, Any] = {}
     if action:
         rail["action"] = action
     if policies:
         rail["policies"] = policies
     if rail:
-        llm["guardrail"] = rail
+        place(doc, ("mlsiem", "llm"), "guardrail", rail)
+        if action == "blocked":
+            doc["event"]["type"] = ["denied"]
 
 
-def convert(record: dict[str, Any], ctx: RecordContext) -> list[Draft]:
-    start = as_float(record.get("startTime"))
-    timestamp = epoch_to_iso(start) if start is not None else None
-    if timestamp is None:
-        raise RecordError("LiteLLM payload has no valid `startTime` (epoch seconds)")
-    doc = ctx.inference(timestamp)
-    bad: list[str] = []
-    event = doc["event"]
+def _event(record: dict[str, Any], event: dict[str, Any], start: float, timestamp: str) -> str | None:
+    """Duration, action and outcome; returns the operation (`gen_ai.operation.name`)."""
     end = as_float(record.get("endTime"))
     end_stamp = epoch_to_iso(end) if end is not None else None
     if end_stamp is not None and end >= start:  # type: ignore[operator]
@@ -86,125 +150,67 @@ def convert(record: dict[str, Any], ctx: RecordContext) -> list[Draft]:
     operation = _OPERATIONS.get(call_type, call_type) if call_type else None
     if operation:
         event["action"] = operation
-    failed = record.get("status") == "failure"
-    event["outcome"] = "failure" if failed else "success"
-    if failed:
+    if record.get("status") == "failure":
+        event["outcome"] = "failure"
         event["type"] = ["error"]
+    else:
+        event["outcome"] = "success"
+    return operation
 
-    gen_ai: dict[str, Any] = {}
+
+def _gen_ai(record: dict[str, Any], doc: dict[str, Any], operation: str | None, bad: list[str]) -> None:
     provider = as_str(record.get("custom_llm_provider"))
     if provider:
-        gen_ai["provider"] = {"name": provider}
-        gen_ai["system"] = provider
+        doc["gen_ai"] = {"provider": {"name": provider}, "system": provider}
     if operation:
-        gen_ai["operation"] = {"name": operation}
-    request: dict[str, Any] = {}
-    requested = record.get("model_group") or record.get("model")
-    put_str(request, "model", requested, bad, "gen_ai.request.model")
-    params = record.get("model_parameters")
-    if params.__class__ is dict:
-        put_float(request, "temperature", params.get("temperature"), bad, "gen_ai.request.temperature")
-        max_tokens = params.get("max_tokens", params.get("max_completion_tokens"))
-        put_int(request, "max_tokens", max_tokens, bad, "gen_ai.request.max_tokens")
-    response_block: dict[str, Any] = {}
+        place(doc, ("gen_ai", "operation"), "name", operation)
+    copy_request(record, doc, bad)
     response = record.get("response")
-    if response.__class__ is dict:
-        put_str(response_block, "id", response.get("id"), bad, "gen_ai.response.id")
-        put_str(response_block, "model", response.get("model"), bad, "gen_ai.response.model")
-        choices = response.get("choices")
-        if choices.__class__ is list:
-            reasons = [
-                c["finish_reason"]
-                for c in choices
-                if c.__class__ is dict and c.get("finish_reason").__class__ is str
-            ]
-            if reasons:
-                response_block["finish_reasons"] = reasons
-    if "model" not in response_block:
-        put_str(response_block, "model", record.get("model"), bad, "gen_ai.response.model")
-    usage: dict[str, Any] = {}
-    put_int(usage, "input_tokens", record.get("prompt_tokens"), bad, "gen_ai.usage.input_tokens")
-    put_int(usage, "output_tokens", record.get("completion_tokens"), bad, "gen_ai.usage.output_tokens")
-    gen_ai.update(nest(request=request, response=response_block, usage=usage))
-    if gen_ai:
-        doc["gen_ai"] = gen_ai
+    reasons = finish_reasons(response.get("choices")) if response.__class__ is dict else None
+    if reasons:
+        place(doc, ("gen_ai", "response"), "finish_reasons", reasons)
+    if "model" not in doc.get("gen_ai", {}).get("response", {}):
+        put(doc, "gen_ai.response.model", record.get("model"), STR, bad)
+    copy_usage(record, doc, bad)
 
-    metadata = record.get("metadata")
-    if metadata.__class__ is not dict:
-        metadata = {}
-    user: dict[str, Any] = {}
-    put_str(user, "id", metadata.get("user_api_key_user_id"), bad, "user.id")
-    put_str(user, "name", record.get("end_user") or None, bad, "user.name")
-    group: dict[str, Any] = {}
-    put_str(group, "id", metadata.get("user_api_key_team_id"), bad, "user.group.id")
-    put_str(group, "name", metadata.get("user_api_key_team_alias"), bad, "user.group.name")
-    if group:
-        user["group"] = group
-    organization: dict[str, Any] = {}
-    put_str(organization, "id", metadata.get("user_api_key_org_id"), bad, "organization.id")
-    source: dict[str, Any] = {}
-    put_str(
-        source,
-        "ip",
-        record.get("requester_ip_address") or metadata.get("requester_ip_address") or None,
-        bad,
-        "source.ip",
-    )
-    user_agent: dict[str, Any] = {}
-    put_str(user_agent, "original", record.get("user_agent") or None, bad, "user_agent.original")
-    trace: dict[str, Any] = {}
-    put_str(trace, "id", record.get("trace_id") or None, bad, "trace.id")
-    doc.update(nest(user=user, organization=organization, source=source, user_agent=user_agent, trace=trace))
-    put_list(doc, "tags", record.get("request_tags") or None, bad, "tags")
 
-    labels: dict[str, Any] = {}
-    put_str(labels, "api_key_alias", metadata.get("user_api_key_alias"), bad, "labels.api_key_alias")
-    put_str(labels, "api_key_hash", metadata.get("user_api_key_hash"), bad, "labels.api_key_hash")
-    api_base = record.get("api_base")
-    if api_base.__class__ is str and api_base:
-        try:
-            host = urlsplit(api_base).hostname
-        except ValueError:
-            host = None
-        if host:
-            labels["server_address"] = host
-    model_id = record.get("model_id")
-    put_str(labels, "model_id", model_id or None, bad, "labels.model_id")
-    if labels:
-        doc["labels"] = labels
+def _error(record: dict[str, Any], doc: dict[str, Any], ctx: RecordContext, bad: list[str]) -> None:
+    information = record.get("error_information")
+    message = record.get("error_str")
+    if information.__class__ is dict:
+        code = information.get("error_code")
+        if code is not None and str(code).isdigit() and 100 <= int(str(code)) <= 599:
+            doc["http"] = {"response": {"status_code": int(str(code))}}
+        copy_error(information, doc, bad)
+        if message is None:
+            message = information.get("error_message")
+    text = as_str(message) if message is not None else None
+    if text:
+        place(doc, ("error",), "message", ctx.scrub(text))
 
-    if failed:
-        error: dict[str, Any] = {}
-        information = record.get("error_information")
-        message = record.get("error_str")
-        if information.__class__ is dict:
-            put_str(error, "type", information.get("error_class") or None, bad, "error.type")
-            code = information.get("error_code")
-            put_str(error, "code", code or None, bad, "error.code")
-            if message is None:
-                message = information.get("error_message")
-            if code is not None and str(code).isdigit() and 100 <= int(str(code)) <= 599:
-                doc["http"] = {"response": {"status_code": int(str(code))}}
-        text = as_str(message) if message is not None else None
-        if text:
-            error["message"] = ctx.scrub(text)
-        if error:
-            doc["error"] = error
 
-    mlsiem: dict[str, Any] = {}
-    doc["mlsiem"] = mlsiem
-    model: dict[str, Any] = {"type": "embedding" if operation == "embeddings" else "llm"}
-    put_str(model, "name", requested, bad, "mlsiem.model.name")
-    mlsiem["model"] = model
-    llm: dict[str, Any] = {}
-    put_float(llm, "cost_usd", record.get("response_cost"), bad, "mlsiem.llm.cost_usd")
-    put_bool(llm, "cache_hit", record.get("cache_hit"), bad, "mlsiem.llm.cache_hit")
+def convert(record: dict[str, Any], ctx: RecordContext) -> list[Draft]:
+    start = as_float(record.get("startTime"))
+    timestamp = epoch_to_iso(start) if start is not None else None
+    if timestamp is None:
+        raise RecordError("LiteLLM payload has no valid `startTime` (epoch seconds)")
+    doc = ctx.inference(timestamp)
+    bad: list[str] = []
+    operation = _event(record, doc["event"], start, timestamp)  # type: ignore[arg-type]
+    _gen_ai(record, doc, operation, bad)
+    copy_actor(record, doc, bad)
+    if doc["event"]["outcome"] == "failure":
+        _error(record, doc, ctx, bad)
+    doc["mlsiem"] = {"model": {"type": "embedding" if operation == "embeddings" else "llm"}}
+    copy_llm(record, doc, bad)
     guardrails = record.get("guardrail_information")
     if guardrails is not None:
-        _guardrail(guardrails, llm, bad)
-        if llm.get("guardrail", {}).get("action") == "blocked":
-            event["type"] = ["denied"]
-    messages, response_text = record.get("messages"), None
+        _guardrail(guardrails, doc, bad)
+    mlsiem = doc["mlsiem"]
+    llm = mlsiem.get("llm")
+    if llm is None:
+        llm = {}
+    messages, response, response_text = record.get("messages"), record.get("response"), None
     if response is not None and operation != "embeddings":
         response_text = message_text(response)
     ctx.content(llm, message_text(messages) if messages is not None else None, response_text)

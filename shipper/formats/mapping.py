@@ -16,6 +16,7 @@ from typing import Any
 from mlsiem.ecs.fields import fields_for
 from shipper.formats.mapping_config import CompiledPath, MappingConfig, ValueRule, compile_path, load_mapping
 from shipper.normalize.document import Draft, RecordContext, RecordError
+from shipper.normalize.put import place
 from shipper.normalize.text import message_text
 from shipper.normalize.values import (
     INT_MAX,
@@ -139,7 +140,8 @@ def _first(sources: tuple[Source, ...], record: dict[str, Any], elements: dict[s
 @dataclass(frozen=True, slots=True)
 class Rule:
     target: str
-    parts: tuple[str, ...]
+    parents: tuple[str, ...]
+    leaf: str
     sources: tuple[Source, ...]
     constant: Any
     scale: float | None
@@ -151,7 +153,8 @@ class Rule:
     def compile(cls, target: str, rule: ValueRule, es_type: str) -> Rule:
         return cls(
             target=target,
-            parts=tuple(target.split(".")),
+            parents=tuple(target.split(".")[:-1]),
+            leaf=target.rsplit(".", 1)[-1],
             sources=tuple(Source.of(path) for path in rule.path or ()),
             constant=rule.value,
             scale=rule.scale,
@@ -183,16 +186,6 @@ class Rule:
                 return True, None
             raw = round(scaled) if self.integral else scaled
         return True, self.coerce(raw)
-
-
-def _place(doc: dict[str, Any], parts: tuple[str, ...], value: Any) -> None:
-    node = doc
-    for part in parts[:-1]:
-        nxt = node.get(part)
-        if nxt is None:
-            nxt = node[part] = {}
-        node = nxt
-    node[parts[-1]] = value
 
 
 class MappingFormat:
@@ -246,26 +239,12 @@ class MappingFormat:
         ]
 
     def _event(self, record: dict[str, Any], elements: dict[str, Any], ctx: RecordContext) -> Draft:
-        stamp_raw = _first(self.timestamp, record, elements)
-        timestamp = as_timestamp(stamp_raw) if stamp_raw is not None else None
-        if timestamp is None:
-            what = "is not a time" if stamp_raw is not None else "is missing"
-            raise RecordError(f"timestamp ({', '.join(self.config.timestamp)}) {what}")
+        doc = self._skeleton(record, elements, ctx)
         bad: list[str] = []
-        if self.kind == "pipeline":
-            _, action = self.action_rule.value(record, elements) if self.action_rule else (False, None)
-            if action.__class__ is not str or not ACTION_NAME.fullmatch(action):
-                raise RecordError("event.action is missing or not a lower-case word (e.g. model_deployed)")
-            category, event_type, outcome = pipeline_action(action)
-            doc = ctx.pipeline(timestamp, action, category, event_type)
-            if outcome:
-                doc["event"]["outcome"] = outcome
-        else:
-            doc = ctx.inference(timestamp)
         for rule in self.rules:
             present, value = rule.value(record, elements)
             if value is not None:
-                _place(doc, rule.parts, value)
+                place(doc, rule.parents, rule.leaf, value)
             elif present:
                 bad.append(rule.target)
         mlsiem = doc.get("mlsiem")
@@ -274,18 +253,50 @@ class MappingFormat:
         if self.features:
             self._features(record, elements, mlsiem, ctx, bad)
         if self.prompt or self.completion:
-            prompt = _first(self.prompt, record, elements)
-            completion = _first(self.completion, record, elements)
-            llm = mlsiem.get("llm")
-            if llm is None:
-                llm = mlsiem["llm"] = {}
-            ctx.content(
-                llm,
-                message_text(prompt) if prompt is not None else None,
-                message_text(completion) if completion is not None else None,
-            )
-            if not llm:
-                del mlsiem["llm"]
+            self._content(record, elements, mlsiem, ctx)
+        self._implied(doc, ctx)
+        own = _first(self.own_id, record, elements) if self.own_id else None
+        own_text = as_str(own) if own is not None else None
+        return Draft(self.kind, own_text or None, doc, bad)  # an empty id is no id: the content id is used
+
+    def _skeleton(
+        self, record: dict[str, Any], elements: dict[str, Any], ctx: RecordContext
+    ) -> dict[str, Any]:
+        """The document of the mapping's kind at the record's time (a pipeline event needs its action)."""
+        stamp_raw = _first(self.timestamp, record, elements)
+        timestamp = as_timestamp(stamp_raw) if stamp_raw is not None else None
+        if timestamp is None:
+            what = "is not a time" if stamp_raw is not None else "is missing"
+            raise RecordError(f"timestamp ({', '.join(self.config.timestamp)}) {what}")
+        if self.kind != "pipeline":
+            return ctx.inference(timestamp)
+        _, action = self.action_rule.value(record, elements) if self.action_rule else (False, None)
+        if action.__class__ is not str or not ACTION_NAME.fullmatch(action):
+            raise RecordError("event.action is missing or not a lower-case word (e.g. model_deployed)")
+        category, event_type, outcome = pipeline_action(action)
+        doc = ctx.pipeline(timestamp, action, category, event_type)
+        if outcome:
+            doc["event"]["outcome"] = outcome
+        return doc
+
+    def _content(
+        self, record: dict[str, Any], elements: dict[str, Any], mlsiem: dict[str, Any], ctx: RecordContext
+    ) -> None:
+        prompt = _first(self.prompt, record, elements)
+        completion = _first(self.completion, record, elements)
+        llm = mlsiem.get("llm")
+        if llm is None:
+            llm = mlsiem["llm"] = {}
+        ctx.content(
+            llm,
+            message_text(prompt) if prompt is not None else None,
+            message_text(completion) if completion is not None else None,
+        )
+        if not llm:
+            del mlsiem["llm"]
+
+    def _implied(self, doc: dict[str, Any], ctx: RecordContext) -> None:
+        """What follows from the mapped fields: outcome, gen_ai.system, scrubbed free text."""
         event = doc["event"]
         if self.kind == "inference":
             outcome = event.setdefault("outcome", "success")
@@ -298,9 +309,6 @@ class MappingFormat:
             doc["message"] = ctx.scrub(doc["message"])
         if "message" in doc.get("error", {}):
             doc["error"]["message"] = ctx.scrub(doc["error"]["message"])
-        own = _first(self.own_id, record, elements) if self.own_id else None
-        own_text = as_str(own) if own is not None else None
-        return Draft(self.kind, own_text or None, doc, bad)  # an empty id is no id: the content id is used
 
     def _features(
         self,

@@ -18,14 +18,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from shipper.formats.otlp_content import any_value, attributes, finish_reasons, message_content
+from shipper.formats.otlp_content import any_value, attributes, message_content
 from shipper.normalize.document import Draft, RecordContext, RecordError
-from shipper.normalize.put import nest, put_float, put_int, put_list, put_long, put_str
-from shipper.normalize.text import message_text
+from shipper.normalize.put import FLOAT, INT, LIST, LONG, STR, first, table
+from shipper.normalize.text import finish_reasons, message_text
 from shipper.normalize.values import as_int, as_str, nanos_to_iso
 
 _ERROR_CODES = (2, "2", "STATUS_CODE_ERROR")
 _OK_CODES = (1, "1", "STATUS_CODE_OK")
+
+
+def claims(record: dict[str, Any]) -> bool:
+    """An OTLP/JSON export line: `resourceSpans` or `resourceLogs` (by keys only)."""
+    return "resourceSpans" in record or "resourceLogs" in record
 
 
 def _has_genai(attrs: dict[str, Any]) -> bool:
@@ -34,14 +39,46 @@ def _has_genai(attrs: dict[str, Any]) -> bool:
 
 # ------------------------------------------------------------------------------------- mapping
 
+# The GenAI, network, user and HTTP attributes shared by spans and log records (both generations of
+# the GenAI conventions: the current name first).
+copy_attributes = table(
+    ("gen_ai.operation.name", "gen_ai.operation.name", STR),
+    ("gen_ai.request.model", "gen_ai.request.model", STR),
+    ("gen_ai.request.max_tokens", "gen_ai.request.max_tokens", INT),
+    ("gen_ai.request.temperature", "gen_ai.request.temperature", FLOAT),
+    ("gen_ai.response.id", "gen_ai.response.id", STR),
+    ("gen_ai.response.model", "gen_ai.response.model", STR),
+    ("gen_ai.response.finish_reasons", "gen_ai.response.finish_reasons", LIST),
+    (first("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"), "gen_ai.usage.input_tokens", INT),
+    (
+        first("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
+        "gen_ai.usage.output_tokens",
+        INT,
+    ),
+    ("server.address", "labels.server_address", STR),
+    ("server.port", "labels.server_port", LONG),
+    ("client.address", "source.ip", STR),
+    (first("enduser.id", "user.id"), "user.id", STR),
+    ("user.name", "user.name", STR),
+    ("http.request.method", "http.request.method", STR),
+    ("http.response.status_code", "http.response.status_code", LONG),
+    ("url.path", "url.path", STR),
+    ("error.type", "error.type", STR),
+)
+copy_resource = table(
+    ("service.name", "service.name", STR),
+    ("service.version", "service.version", STR),
+    (first("deployment.environment.name", "deployment.environment"), "service.environment", STR),
+    ("host.name", "host.name", STR),
+)
+
 
 def _genai_fields(attrs: dict[str, Any], doc: dict[str, Any], bad: list[str]) -> None:
-    """The GenAI, network, user and HTTP attributes shared by spans and log records."""
-    get = attrs.get
     gen_ai: dict[str, Any] = {}
-    provider = get("gen_ai.provider.name")
+    doc["gen_ai"] = gen_ai  # possibly empty: `_llm_block` reads it, then drops it if empty
+    provider = attrs.get("gen_ai.provider.name")
     if provider is None:
-        provider = get("gen_ai.system")
+        provider = attrs.get("gen_ai.system")
     if provider is not None:
         name = as_str(provider)
         if name:
@@ -49,82 +86,7 @@ def _genai_fields(attrs: dict[str, Any], doc: dict[str, Any], bad: list[str]) ->
             gen_ai["system"] = name
         else:
             bad.append("gen_ai.provider.name")
-    operation = get("gen_ai.operation.name")
-    if operation is not None:
-        put_str(block := {}, "name", operation, bad, "gen_ai.operation.name")
-        if block:
-            gen_ai["operation"] = block
-    request: dict[str, Any] = {}
-    put_str(request, "model", get("gen_ai.request.model"), bad, "gen_ai.request.model")
-    put_int(request, "max_tokens", get("gen_ai.request.max_tokens"), bad, "gen_ai.request.max_tokens")
-    put_float(request, "temperature", get("gen_ai.request.temperature"), bad, "gen_ai.request.temperature")
-    response: dict[str, Any] = {}
-    put_str(response, "id", get("gen_ai.response.id"), bad, "gen_ai.response.id")
-    put_str(response, "model", get("gen_ai.response.model"), bad, "gen_ai.response.model")
-    reasons = get("gen_ai.response.finish_reasons")
-    put_list(response, "finish_reasons", reasons, bad, "gen_ai.response.finish_reasons")
-    usage: dict[str, Any] = {}
-    tokens_in = get("gen_ai.usage.input_tokens")
-    if tokens_in is None:
-        tokens_in = get("gen_ai.usage.prompt_tokens")
-    tokens_out = get("gen_ai.usage.output_tokens")
-    if tokens_out is None:
-        tokens_out = get("gen_ai.usage.completion_tokens")
-    put_int(usage, "input_tokens", tokens_in, bad, "gen_ai.usage.input_tokens")
-    put_int(usage, "output_tokens", tokens_out, bad, "gen_ai.usage.output_tokens")
-    gen_ai.update(nest(request=request, response=response, usage=usage))
-    doc["gen_ai"] = gen_ai  # possibly empty: `_llm_block` reads it, then drops it if empty
-
-    labels: dict[str, Any] = {}
-    put_str(labels, "server_address", get("server.address"), bad, "labels.server_address")
-    put_long(labels, "server_port", get("server.port"), bad, "labels.server_port")
-    if labels:
-        doc["labels"] = labels
-    if get("client.address") is not None:
-        put_str(block := {}, "ip", get("client.address"), bad, "source.ip")
-        if block:
-            doc["source"] = block
-    user: dict[str, Any] = {}
-    user_id = get("enduser.id")
-    put_str(user, "id", user_id if user_id is not None else get("user.id"), bad, "user.id")
-    put_str(user, "name", get("user.name"), bad, "user.name")
-    if user:
-        doc["user"] = user
-    if get("http.request.method") is not None or get("http.response.status_code") is not None:
-        method: dict[str, Any] = {}
-        put_str(method, "method", get("http.request.method"), bad, "http.request.method")
-        status: dict[str, Any] = {}
-        put_long(status, "status_code", get("http.response.status_code"), bad, "http.response.status_code")
-        http = nest(request=method, response=status)
-        if http:
-            doc["http"] = http
-    if get("url.path") is not None:
-        put_str(block := {}, "path", get("url.path"), bad, "url.path")
-        if block:
-            doc["url"] = block
-    if get("error.type") is not None:
-        put_str(block := {}, "type", get("error.type"), bad, "error.type")
-        if block:
-            doc["error"] = block
-
-
-def _resource_fields(resource: dict[str, Any], doc: dict[str, Any], bad: list[str]) -> None:
-    if not resource:
-        return
-    service: dict[str, Any] = {}
-    put_str(service, "name", resource.get("service.name"), bad, "service.name")
-    put_str(service, "version", resource.get("service.version"), bad, "service.version")
-    environment = resource.get("deployment.environment.name")
-    if environment is None:
-        environment = resource.get("deployment.environment")
-    put_str(service, "environment", environment, bad, "service.environment")
-    if service:
-        doc["service"] = service
-    host_name = resource.get("host.name")
-    if host_name is not None:
-        put_str(block := {}, "name", host_name, bad, "host.name")
-        if block:
-            doc["host"] = block
+    copy_attributes(attrs, doc, bad)
 
 
 def _llm_block(doc: dict[str, Any], prompt: Any, completion: Any, ctx: RecordContext) -> None:
@@ -163,10 +125,8 @@ def _nanos(value: Any) -> int | None:
 # ------------------------------------------------------------------------------------- spans
 
 
-def _span(
-    span: dict[str, Any], resource: dict[str, Any], ctx: RecordContext, genai_only: bool
-) -> Draft | None:
-    attrs = attributes(span.get("attributes"))
+def _span_events(span: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
+    """(name, attributes, body) of a span's named events."""
     events = []
     raw_events = span.get("events")
     if raw_events.__class__ is list:
@@ -174,6 +134,34 @@ def _span(
             if event.__class__ is dict and event.get("name").__class__ is str:
                 event_attrs = attributes(event.get("attributes"))
                 events.append((event["name"], event_attrs, any_value(event.get("body"))))
+    return events
+
+
+def _span_outcome(
+    span: dict[str, Any], attrs: dict[str, Any], doc: dict[str, Any], ctx: RecordContext
+) -> None:
+    """Status ERROR (or UNSET with `error.type`) is a failure, with the status message as error.message."""
+    event = doc["event"]
+    status = span.get("status")
+    code = status.get("code") if status.__class__ is dict else None
+    if code in _ERROR_CODES or (code not in _OK_CODES and attrs.get("error.type") is not None):
+        event["outcome"] = "failure"
+        event["type"] = ["error"]
+        message = status.get("message") if status.__class__ is dict else None
+        if message.__class__ is str and message:
+            error = doc.get("error")
+            if error is None:
+                error = doc["error"] = {}
+            error["message"] = ctx.scrub(message)
+    else:
+        event["outcome"] = "success"
+
+
+def _span(
+    span: dict[str, Any], resource: dict[str, Any], ctx: RecordContext, genai_only: bool
+) -> Draft | None:
+    attrs = attributes(span.get("attributes"))
+    events = _span_events(span)
     if genai_only and not _has_genai(attrs) and not any(name.startswith("gen_ai.") for name, _, _ in events):
         return None
     start, end = _nanos(span.get("startTimeUnixNano")), _nanos(span.get("endTimeUnixNano"))
@@ -198,24 +186,13 @@ def _span(
     name = span.get("name")
     if name.__class__ is str and name:
         doc["message"] = name
-    _resource_fields(resource, doc, bad)
+    if resource:
+        copy_resource(resource, doc, bad)
     _genai_fields(attrs, doc, bad)
-    operation = doc.get("gen_ai", {}).get("operation", {}).get("name")
+    operation = doc["gen_ai"].get("operation", {}).get("name")
     if operation:
         event["action"] = operation
-    status = span.get("status")
-    code = status.get("code") if status.__class__ is dict else None
-    if code in _ERROR_CODES or (code not in _OK_CODES and attrs.get("error.type") is not None):
-        event["outcome"] = "failure"
-        event["type"] = ["error"]
-        message = status.get("message") if status.__class__ is dict else None
-        if message.__class__ is str and message:
-            error = doc.get("error")
-            if error is None:
-                error = doc["error"] = {}
-            error["message"] = ctx.scrub(message)
-    else:
-        event["outcome"] = "success"
+    _span_outcome(span, attrs, doc, ctx)
     prompt, completion = message_content(attrs, events)
     _llm_block(doc, prompt, completion, ctx)
     own_id = f"{trace_id}-{span_id}" if trace_id and span_id else None
@@ -251,7 +228,8 @@ def _log_record(
     body = any_value(record.get("body"))
     if body.__class__ is str and not event_name.startswith("gen_ai."):
         doc["message"] = ctx.scrub(body)
-    _resource_fields(resource, doc, bad)
+    if resource:
+        copy_resource(resource, doc, bad)
     _genai_fields(attrs, doc, bad)
     severity = as_int(record.get("severityNumber"), 24)
     if attrs.get("error.type") is not None or (severity is not None and severity >= 17):

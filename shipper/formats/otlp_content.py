@@ -106,12 +106,3 @@ def message_content(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any
     if completion is None and choices:
         completion = choices
     return structured(prompt), structured(completion)
-
-
-def finish_reasons(choices: Any) -> list[str] | None:
-    if choices.__class__ is not list:
-        return None
-    reasons = [
-        c["finish_reason"] for c in choices if c.__class__ is dict and c.get("finish_reason").__class__ is str
-    ]
-    return reasons or None

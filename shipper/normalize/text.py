@@ -107,3 +107,13 @@ def message_text(value: Any, depth: int = 0) -> str | None:
             return lines[0][1]
         return "\n".join(f"{role}: {text}" if role else text for role, text in lines)
     return None
+
+
+def finish_reasons(choices: Any) -> list[str] | None:
+    """The `finish_reason` of each choice of an OpenAI-style response (None when there is none)."""
+    if choices.__class__ is not list:
+        return None
+    reasons = [
+        c["finish_reason"] for c in choices if c.__class__ is dict and c.get("finish_reason").__class__ is str
+    ]
+    return reasons or None

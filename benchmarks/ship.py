@@ -29,13 +29,10 @@ from mlsiem.config import ConnectionSettings
 from mlsiem.indices import inference_stream
 from mlsiem.installer import run_setup
 from mlsiem.templates import SetupConfig
-from shipper.deadletter import DeadLetterWriter
+from shipper.build import build
+from shipper.config import config_from
 from shipper.normalizer import NormalizeConfig, Normalizer
-from shipper.pipeline import Pipeline
 from shipper.records import Origin
-from shipper.sinks.engine import EngineSink
-from shipper.sources.files import FileSource
-from shipper.sources.registry import Registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.shipping import native_line
@@ -48,16 +45,19 @@ def write_file(path: Path, events: int) -> None:
 
 
 def run_shipper(engine: Engine, path: Path, namespace: str, work: Path) -> float:
-    run_setup(engine, SetupConfig(namespace=namespace))
-    pipeline = Pipeline(
-        [FileSource([str(path)], Registry(work / f"registry-{namespace}.json"))],
-        Normalizer(NormalizeConfig(namespace=namespace)),
-        EngineSink(engine, namespace=namespace),
-        DeadLetterWriter(work / "dead.ndjson"),
-    )
+    """`mlsiem ship FILE` as the command assembles it (`build`: spool and metrics included); set up
+    before the clock starts, like the baseline."""
+    config = {
+        "inputs": {"files": {"paths": [str(path)], "registry": work / f"registry-{namespace}.json"}},
+        "normalize": {"namespace": namespace},
+        "output": {"dead_letter": work / "dead.ndjson"},
+        "spool": {"dir": work / f"spool-{namespace}"},
+    }
+    pipeline = build(config_from(config), engine)
     began = time.perf_counter()
     stats = pipeline.run()
     took = time.perf_counter() - began
+    pipeline.sink.close()
     assert stats.shipped == stats.events, stats
     return took
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -27,44 +26,62 @@ from shipper.formats.registry import FORMAT_HELP
 from shipper.normalize.limits import LimitCounts
 from shipper.normalizer import NormalizeConfig, Normalizer
 from shipper.records import Origin, Rejected
+from shipper.sources.lines import stream_lines
 
 DEFAULT_DEAD_LETTER = "mlsiem-dead-letter.ndjson"
 _SHOWN_REJECTIONS = 5
 _OPTION_NAMES = {"format": "--format", "mapping_file": "--mapping", "content_policy": "--content-policy"}
 
+
+def _option(flag: str, field: str, text: str) -> Any:
+    """A flag for a NormalizeConfig field; None when not given (the model's default, shown in the help,
+    is the one place it is set)."""
+    default = NormalizeConfig.model_fields[field].default
+    return typer.Option(flag, help=f"{text} (default {default})")
+
+
 # How records are read, shared with `mlsiem ship`.
-FormatOption = Annotated[str, typer.Option("--format", help=FORMAT_HELP)]
+FormatOption = Annotated[str | None, _option("--format", "format", FORMAT_HELP)]
 MappingOption = Annotated[
     Path | None, typer.Option("--mapping", help="YAML field mapping for other JSON logs (KServe, ...).")
 ]
 ContentPolicyOption = Annotated[
-    str, typer.Option("--content-policy", help="Prompts/completions: full | redacted | hash | none.")
+    str | None,
+    _option("--content-policy", "content_policy", "Prompts/completions: full | redacted | hash | none."),
 ]
 
 # The input limits, shared with `mlsiem ship` (what each does: shipper.normalize.limits).
 MaxLineBytesOption = Annotated[
-    int, typer.Option("--max-line-bytes", help="Longest record in bytes; longer ones are dead-lettered.")
+    int | None,
+    _option("--max-line-bytes", "max_line_bytes", "Longest record in bytes; longer ones are dead-lettered."),
 ]
 MaxDepthOption = Annotated[
-    int, typer.Option("--max-depth", help="Deepest JSON nesting; deeper records are dead-lettered.")
+    int | None, _option("--max-depth", "max_depth", "Deepest JSON nesting; deeper records are dead-lettered.")
 ]
 MaxFieldsOption = Annotated[
-    int,
-    typer.Option("--max-fields", help="Most distinct leaf fields in a record; wider ones are dead-lettered."),
+    int | None,
+    _option(
+        "--max-fields", "max_fields", "Most distinct leaf fields in a record; wider ones are dead-lettered."
+    ),
 ]
 MaxFeaturesOption = Annotated[
-    int, typer.Option("--max-features", help="Features kept per event (first names in sorted order).")
+    int | None,
+    _option("--max-features", "max_features", "Features kept per event (first names in sorted order)."),
 ]
-MaxLabelsOption = Annotated[int, typer.Option("--max-labels", help="Labels kept per event (sorted order).")]
+MaxLabelsOption = Annotated[
+    int | None, _option("--max-labels", "max_labels", "Labels kept per event (sorted order).")
+]
 MaxStringCharsOption = Annotated[
-    int, typer.Option("--max-string-chars", help="Characters kept per string value (prompts included).")
+    int | None,
+    _option("--max-string-chars", "max_string_chars", "Characters kept per string value (prompts included)."),
 ]
 
 
 def normalize_config(**values: object) -> NormalizeConfig:
-    """The normalizer's configuration from command-line values; problems name the option (exit 2)."""
+    """The normalizer's configuration from command-line values (None: not given, the default holds);
+    problems name the option (exit 2)."""
     try:
-        return NormalizeConfig(**values)  # type: ignore[arg-type]
+        return NormalizeConfig(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):
@@ -91,34 +108,26 @@ def _inputs(files: list[str]) -> list[tuple[str, Path | None]]:
     return inputs
 
 
-def _lines(handle: IO[bytes]) -> Iterator[tuple[int, int, bytes]]:
-    """(line number, byte offset, line without its end-of-line)."""
-    offset = 0
-    for number, line in enumerate(handle, start=1):
-        yield number, offset, line.rstrip(b"\r\n")
-        offset += len(line)
-
-
 def normalize(
     files: Annotated[list[str], typer.Argument(help="Files to read; - reads standard input.")],
-    input_format: FormatOption = "auto",
+    input_format: FormatOption = None,
     mapping: MappingOption = None,
-    content_policy: ContentPolicyOption = "redacted",
+    content_policy: ContentPolicyOption = None,
     dead_letter: Annotated[
         Path, typer.Option("--dead-letter", help="Where rejected lines go, with their reason.")
     ] = Path(DEFAULT_DEAD_LETTER),
     keep_original: Annotated[
         bool, typer.Option("--keep-original", help="Store each raw line in event.original.")
     ] = False,
-    namespace: Annotated[str, typer.Option("--namespace", help="data_stream.namespace of the events.")] = (
-        "default"
-    ),
-    max_line_bytes: MaxLineBytesOption = 1 << 20,
-    max_depth: MaxDepthOption = 64,
-    max_fields: MaxFieldsOption = 1000,
-    max_features: MaxFeaturesOption = 200,
-    max_labels: MaxLabelsOption = 100,
-    max_string_chars: MaxStringCharsOption = 65_536,
+    namespace: Annotated[
+        str | None, _option("--namespace", "namespace", "data_stream.namespace of the events.")
+    ] = None,
+    max_line_bytes: MaxLineBytesOption = None,
+    max_depth: MaxDepthOption = None,
+    max_fields: MaxFieldsOption = None,
+    max_features: MaxFeaturesOption = None,
+    max_labels: MaxLabelsOption = None,
+    max_string_chars: MaxStringCharsOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Normalize telemetry to ECS NDJSON on stdout (no engine needed)."""
@@ -148,7 +157,8 @@ def normalize(
                 source = "stdin" if path is None else f"file:{path.resolve()}"
                 display_path = None if path is None else str(path)
                 try:
-                    for number, offset, line in _lines(handle):
+                    lines = stream_lines(handle, config.max_line_bytes)
+                    for number, (offset, _, line) in enumerate(lines, start=1):
                         if not line.strip():
                             continue
                         read += 1

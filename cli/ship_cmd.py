@@ -1,27 +1,22 @@
-"""`mlsiem ship`: telemetry from files, stdin or the forward protocol into the engine, a file or fluent."""
+"""`mlsiem ship`: telemetry from files, stdin or the forward protocol into the engine, a file or fluent.
+
+The command is a mapping of its flags onto `shipper.config.ShipperConfig` (laid over `--config FILE`
+when one is given: flags win) and a call of `shipper.build.build`; it only adds the progress bar, the
+signals and the summary. Every default lives in the config models; a flag left out leaves the file's
+value (or the model's default) alone.
+"""
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from pydantic import SecretStr
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.common import (
-    EngineOption,
-    InsecureOption,
-    JsonOption,
-    UrlOption,
-    connection_settings,
-    console,
-    err_console,
-    print_json,
-)
+from cli.common import EngineOption, InsecureOption, JsonOption, UrlOption, console, err_console, print_json
 from cli.normalize_cmd import (
     ContentPolicyOption,
     FormatOption,
@@ -32,85 +27,70 @@ from cli.normalize_cmd import (
     MaxLabelsOption,
     MaxLineBytesOption,
     MaxStringCharsOption,
-    normalize_config,
 )
-from mlsiem.adapter import Engine
-from mlsiem.errors import ConfigError, EngineUnreachable
-from mlsiem.installer import run_setup
-from mlsiem.paths import state_dir
-from mlsiem.templates import SetupConfig
-from shipper.deadletter import DeadLetterWriter
-from shipper.metrics import ShipperMetrics
-from shipper.normalizer import Normalizer
+from shipper.build import build
+from shipper.config import ENGINE_OUTPUTS, Output, ShipperConfig, SpoolSettings, config_from, read_config_file
 from shipper.pipeline import Pipeline, PipelineConfig, ShipStats
-from shipper.sinks.engine import EngineSink
-from shipper.sinks.file import FileSink
-from shipper.sinks.fluent import FluentSink
-from shipper.sources.base import Source
-from shipper.sources.files import FileSource
-from shipper.sources.forward import ForwardSource
-from shipper.sources.forward_auth import load_shared_key, load_users
-from shipper.sources.forward_settings import (
-    exposure_warning,
-    forward_tls,
-    parse_listen_url,
-    settings_from_options,
-)
-from shipper.sources.registry import Registry
-from shipper.sources.stdin import StdinSource
-from shipper.spool import Spool
+from shipper.sources.forward_settings import ForwardInput, forward_tls
+
+# Flag (parameter name) -> (where it lands in ShipperConfig, the flag as typed). Sections that only exist
+# with an input (`inputs.files.*`, `inputs.forward.*`) are set only when that input is configured.
+_FLAGS: dict[str, tuple[tuple[str, ...], str]] = {
+    "fmt": (("normalize", "format"), "--format"),
+    "mapping": (("normalize", "mapping_file"), "--mapping"),
+    "content_policy": (("normalize", "content_policy"), "--content-policy"),
+    "max_line_bytes": (("normalize", "max_line_bytes"), "--max-line-bytes"),
+    "max_depth": (("normalize", "max_depth"), "--max-depth"),
+    "max_fields": (("normalize", "max_fields"), "--max-fields"),
+    "max_features": (("normalize", "max_features"), "--max-features"),
+    "max_labels": (("normalize", "max_labels"), "--max-labels"),
+    "max_string_chars": (("normalize", "max_string_chars"), "--max-string-chars"),
+    "namespace": (("normalize", "namespace"), "--namespace"),
+    "output": (("output", "to"), "--output"),
+    "url": (("output", "url"), "--url"),
+    "dead_letter": (("output", "dead_letter"), "--dead-letter"),
+    "retry_seconds": (("output", "retry_seconds"), "--retry-seconds"),
+    "spool_dir": (("spool", "dir"), "--spool-dir"),
+    "spool_max_mb": (("spool", "max_mb"), "--spool-max-mb"),
+    "batch_size": (("pipeline", "batch_events"), "--batch-size"),
+    "workers": (("pipeline", "workers"), "--workers"),
+    "metrics_port": (("metrics", "port"), "--metrics-port"),
+    "registry": (("inputs", "files", "registry"), "--registry"),
+    "listen": (("inputs", "forward", "listen"), "--listen"),
+    "forward_users_file": (("inputs", "forward", "users_file"), "--forward-users-file"),
+    "forward_max_message_mb": (("inputs", "forward", "max_message_mb"), "--forward-max-message-mb"),
+    "forward_max_records": (("inputs", "forward", "max_records"), "--forward-max-records"),
+    "forward_max_connections": (("inputs", "forward", "max_connections"), "--forward-max-connections"),
+    "forward_handshake_timeout": (("inputs", "forward", "handshake_timeout"), "--forward-handshake-timeout"),
+    "forward_rate_events": (("inputs", "forward", "rate_events"), "--forward-rate-events"),
+    "forward_rate_mb": (("inputs", "forward", "rate_mb"), "--forward-rate-mb"),
+}
 
 
-def _sink(
-    output: str,
-    url: str | None,
-    engine: str | None,
-    insecure: bool,
-    namespace: str,
-    setup: bool,
-    retry: float,
-    metrics: ShipperMetrics,
-    shared_key: SecretStr | None = None,
-):
-    if output.startswith("file:"):
-        return FileSink(Path(output[5:]))
-    if output.startswith("fluent://"):
-        return FluentSink(output, retry_budget=retry, shared_key=shared_key)
-    if output not in ("engine", "opensearch", "elasticsearch"):
-        raise ConfigError(
-            f"--output {output!r}: expected opensearch, elasticsearch, file:PATH or fluent://host:port"
-        )
-    settings = connection_settings(url, engine or (None if output == "engine" else output), insecure)
-
-    def connected() -> Engine:
-        target = Engine.connect(settings)
-        if setup:
-            run_setup(target, SetupConfig(namespace=namespace))
-        return target
-
-    try:
-        target: Engine | Callable[[], Engine] = connected()
-    except EngineUnreachable as exc:
-        # Like Filebeat or Fluent Bit: start anyway, read on, and hold events (in the spool) until the
-        # engine answers. Refused credentials or TLS fail here at once instead: waiting would not help.
-        err_console.print(f"[yellow]warning:[/] {exc}; reading on, events wait until it answers")
-        target = connected
-    return EngineSink(
-        target, namespace=namespace, retry_budget=retry, on_latency=metrics.bulk_latency.observe
-    )
+def _default(model: type, field: str) -> Any:
+    """A model's default, for the help text (the value itself is set in the model only)."""
+    return model.model_fields[field].default  # type: ignore[attr-defined]
 
 
 def ship(
     paths: Annotated[list[str] | None, typer.Argument(help="Files or globs to read, or - for stdin.")] = None,
-    fmt: FormatOption = "auto",
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Shipper config (YAML; format: docs/formats.md). Flags given on the command line "
+            "override the file's values.",
+        ),
+    ] = None,
+    fmt: FormatOption = None,
     mapping: MappingOption = None,
-    content_policy: ContentPolicyOption = "redacted",
-    max_line_bytes: MaxLineBytesOption = 1 << 20,
-    max_depth: MaxDepthOption = 64,
-    max_fields: MaxFieldsOption = 1000,
-    max_features: MaxFeaturesOption = 200,
-    max_labels: MaxLabelsOption = 100,
-    max_string_chars: MaxStringCharsOption = 65_536,
+    content_policy: ContentPolicyOption = None,
+    max_line_bytes: MaxLineBytesOption = None,
+    max_depth: MaxDepthOption = None,
+    max_fields: MaxFieldsOption = None,
+    max_features: MaxFeaturesOption = None,
+    max_labels: MaxLabelsOption = None,
+    max_string_chars: MaxStringCharsOption = None,
     follow: Annotated[
         bool, typer.Option("--follow", help="Keep reading new lines and files (rotation-safe).")
     ] = False,
@@ -118,15 +98,17 @@ def ship(
         str | None, typer.Option("--listen", help="Accept the Fluentd forward protocol, forward://HOST:PORT.")
     ] = None,
     output: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--output", help="engine (detect) | opensearch | elasticsearch | file:PATH | fluent://H:P"
+            "--output",
+            help=f"engine (detect) | opensearch | elasticsearch | file:PATH | fluent://H:P "
+            f"(default {_default(Output, 'to')})",
         ),
-    ] = "engine",
+    ] = None,
     url: UrlOption = None,
     engine: EngineOption = None,
     insecure: InsecureOption = False,
-    namespace: Annotated[str, typer.Option("--namespace", help="Data stream namespace.")] = "default",
+    namespace: Annotated[str | None, typer.Option("--namespace", help="Data stream namespace.")] = None,
     registry: Annotated[
         Path | None, typer.Option("--registry", help="File registry (offsets per file).")
     ] = None,
@@ -136,12 +118,33 @@ def ship(
     spool_dir: Annotated[
         Path | None, typer.Option("--spool-dir", help="Disk spool while the engine is down.")
     ] = None,
-    spool_max_mb: Annotated[int, typer.Option("--spool-max-mb", help="Spool size limit.")] = 1024,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Events per bulk request.")] = 2000,
+    spool_max_mb: Annotated[
+        int | None,
+        typer.Option(
+            "--spool-max-mb", help=f"Spool size limit (default {_default(SpoolSettings, 'max_mb')})."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            help=f"Events per bulk request (default {_default(PipelineConfig, 'batch_events')}).",
+        ),
+    ] = None,
     retry_seconds: Annotated[
-        float, typer.Option("--retry-seconds", help="Retry a failing bulk this long, then spool it.")
-    ] = 30.0,
-    workers: Annotated[int, typer.Option("--workers", help="Concurrent bulk requests.")] = 2,
+        float | None,
+        typer.Option(
+            "--retry-seconds",
+            help="Retry a failing bulk this long, then spool it "
+            f"(default {_default(Output, 'retry_seconds')}).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", help=f"Concurrent bulk requests (default {_default(PipelineConfig, 'workers')})."
+        ),
+    ] = None,
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT.")
     ] = None,
@@ -159,17 +162,36 @@ def ship(
         ),
     ] = None,
     forward_max_message_mb: Annotated[
-        float, typer.Option("--forward-max-message-mb", help="Largest forward message accepted (MiB).")
-    ] = 16,
+        float | None,
+        typer.Option(
+            "--forward-max-message-mb",
+            help="Largest forward message accepted (MiB) "
+            f"(default {_default(ForwardInput, 'max_message_mb')}).",
+        ),
+    ] = None,
     forward_max_records: Annotated[
-        int, typer.Option("--forward-max-records", help="Most records in one forward message.")
-    ] = 250_000,
+        int | None,
+        typer.Option(
+            "--forward-max-records",
+            help=f"Most records in one forward message (default {_default(ForwardInput, 'max_records')}).",
+        ),
+    ] = None,
     forward_max_connections: Annotated[
-        int, typer.Option("--forward-max-connections", help="Most forward connections at a time.")
-    ] = 256,
+        int | None,
+        typer.Option(
+            "--forward-max-connections",
+            help="Most forward connections at a time "
+            f"(default {_default(ForwardInput, 'max_connections')}).",
+        ),
+    ] = None,
     forward_handshake_timeout: Annotated[
-        float, typer.Option("--forward-handshake-timeout", help="Seconds a forward peer has to authenticate.")
-    ] = 10.0,
+        float | None,
+        typer.Option(
+            "--forward-handshake-timeout",
+            help="Seconds a forward peer has to authenticate "
+            f"(default {_default(ForwardInput, 'handshake_timeout')}).",
+        ),
+    ] = None,
     forward_rate_events: Annotated[
         float | None, typer.Option("--forward-rate-events", help="Events/s per forward peer address.")
     ] = None,
@@ -191,68 +213,104 @@ def ship(
         typer.Option("--forward-tls-client-ca", help="Require forward peers' certificates from this CA."),
     ] = None,
 ) -> None:
-    """Ship telemetry, normalized to ECS, with nothing lost and nothing duplicated."""
-    paths = paths or []
-    if not paths and not listen:
-        raise ConfigError("nothing to read: give files, - for stdin, or --listen forward://HOST:PORT")
-    home = state_dir() / "shipper"
-    metrics = ShipperMetrics()
-    normalizer = Normalizer(
-        normalize_config(
-            format=fmt,
-            mapping_file=mapping,
-            content_policy=content_policy,
-            namespace=namespace,
-            max_line_bytes=max_line_bytes,
-            max_depth=max_depth,
-            max_fields=max_fields,
-            max_features=max_features,
-            max_labels=max_labels,
-            max_string_chars=max_string_chars,
-        )
-    )
-    sources: list[Source] = []
+    """Ship telemetry, normalized to ECS, with nothing lost and nothing duplicated.
+
+    With --config FILE it runs what the file describes; flags given on the command line override it.
+    """
+    values = {name: value for name, value in locals().items() if name in _FLAGS and value is not None}
+    raw = read_config_file(config_file) if config_file is not None else {}
+    overrides, names = _overrides(raw, values, paths or [])
+    _flag_overrides(overrides, names, raw, follow, insecure, no_setup, engine, forward_key_file)
+    if forward_tls_cert or forward_tls_key or forward_tls_client_ca:
+        tls = forward_tls(forward_tls_cert, forward_tls_key, forward_tls_client_ca)
+        if _has(overrides, raw, "inputs", "forward"):
+            _put(overrides, ("inputs", "forward", "tls"), tls.model_dump() if tls else None)
+            names[("inputs", "forward", "tls")] = "--forward-tls-cert"
+    config = config_from(raw, overrides, config_file, names)
+    pipeline = build(config, warn=lambda message: err_console.print(f"[yellow]warning:[/] {message}"))
+    _on_signals(pipeline)
+    files = config.inputs.files
+    show_progress = not (no_progress or as_json or config.inputs.forward or files is None or files.follow)
+    try:
+        stats = _run_with_progress(pipeline, files.paths) if show_progress and files else pipeline.run()
+    finally:
+        pipeline.sink.close()
+    _report(config, stats, as_json)
+
+
+def _put(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        tree = tree.setdefault(key, {})
+    tree[path[-1]] = value
+
+
+def _has(overrides: dict[str, Any], raw: dict[str, Any], *section: str) -> bool:
+    """Whether the section is configured, by the file or by a flag already laid over it."""
+    for tree in (overrides, raw):
+        node: Any = tree
+        for key in section:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            return True
+    return False
+
+
+def _overrides(
+    raw: dict[str, Any], values: dict[str, Any], paths: list[str]
+) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
+    """The flags' values as a tree over the file's, and which flag set each location (for errors)."""
+    overrides: dict[str, Any] = {}
+    names: dict[tuple[str, ...], str] = {}
     files = [p for p in paths if p != "-"]
     if files:
-        file_source = FileSource(files, Registry(registry or home / "registry.json"), follow=follow)
-        metrics.bytes_behind.set_function(lambda: file_source.bytes_behind)
-        sources.append(file_source)
+        _put(overrides, ("inputs", "files", "paths"), files)
+        names[("inputs", "files", "paths")] = "FILES"
     if "-" in paths:
-        sources.append(StdinSource())
-    shared_key = load_shared_key(forward_key_file)
-    if listen:
-        settings = settings_from_options(
-            shared_key,
-            load_users(forward_users_file),
-            forward_max_message_mb,
-            forward_max_records,
-            forward_max_connections,
-            forward_handshake_timeout,
-            forward_rate_events,
-            forward_rate_mb,
-            forward_tls(forward_tls_cert, forward_tls_key, forward_tls_client_ca),
-        )
-        if warning := exposure_warning(parse_listen_url(listen)[0], settings):
-            err_console.print(f"[yellow]warning:[/] {warning}")
-        sources.append(ForwardSource(listen, settings, metrics))
-    sink = _sink(output, url, engine, insecure, namespace, not no_setup, retry_seconds, metrics, shared_key)
-    dead_letter_path = dead_letter or home / "dead-letter.ndjson"
-    if metrics_port is not None:
-        metrics.serve(metrics_port)
-    spool = Spool(spool_dir or home / "spool", spool_max_mb << 20) if isinstance(sink, EngineSink) else None
-    pipeline = Pipeline(
-        sources,
-        normalizer,
-        sink,
-        DeadLetterWriter(dead_letter_path),
-        spool=spool,
-        config=PipelineConfig(batch_events=batch_size, workers=workers),
-        metrics=metrics,
-    )
-    _on_signals(pipeline)
-    show_progress = not (no_progress or as_json or follow or listen or not files)
-    stats = _run_with_progress(pipeline, files) if show_progress else pipeline.run()
-    sink.close()
+        _put(overrides, ("inputs", "stdin"), True)
+    if "listen" in values:
+        _put(overrides, ("inputs", "forward", "listen"), values.pop("listen"))
+        names[("inputs", "forward", "listen")] = "--listen"
+    for name, value in values.items():
+        location, flag = _FLAGS[name]
+        if location[:2] in (("inputs", "files"), ("inputs", "forward")) and not _has(
+            overrides, raw, *location[:2]
+        ):
+            continue  # an option of an input that is not there (as before: --registry without files)
+        _put(overrides, location, str(value) if isinstance(value, Path) else value)
+        names[location] = flag
+    return overrides, names
+
+
+def _flag_overrides(
+    overrides: dict[str, Any],
+    names: dict[tuple[str, ...], str],
+    raw: dict[str, Any],
+    follow: bool,
+    insecure: bool,
+    no_setup: bool,
+    engine: str | None,
+    forward_key_file: Path | None,
+) -> None:
+    """The switches and the flags that land in more than one place."""
+    if follow and _has(overrides, raw, "inputs", "files"):
+        _put(overrides, ("inputs", "files", "follow"), True)
+    if insecure:
+        _put(overrides, ("output", "insecure"), True)
+    if no_setup:
+        _put(overrides, ("output", "setup"), False)
+    if engine is not None:
+        target = overrides.get("output", {}).get("to") or raw.get("output", {}).get("to") or "engine"
+        if target in ENGINE_OUTPUTS:
+            _put(overrides, ("output", "to"), engine)
+            names[("output", "to")] = "--engine"
+    if forward_key_file is not None:
+        _put(overrides, ("output", "shared_key_file"), str(forward_key_file))
+        if _has(overrides, raw, "inputs", "forward"):
+            _put(overrides, ("inputs", "forward", "shared_key_file"), str(forward_key_file))
+
+
+def _report(config: ShipperConfig, stats: ShipStats, as_json: bool) -> None:
+    dead_letter_path = config.dead_letter_path
     if as_json:
         print_json({**stats.as_dict(), "dead_letter_file": str(dead_letter_path)})
         return

@@ -32,12 +32,8 @@ from mlsiem.indices import alerts_alias, inference_stream
 from mlsiem.installer import run_setup
 from mlsiem.templates import SetupConfig
 from mlsiem.timefmt import iso
-from shipper.deadletter import DeadLetterWriter
-from shipper.normalizer import NormalizeConfig, Normalizer
-from shipper.pipeline import Pipeline
-from shipper.sinks.engine import EngineSink
-from shipper.sources.files import FileSource
-from shipper.sources.registry import Registry
+from shipper.build import build
+from shipper.config import config_from
 
 BASELINE_SHARE = 0.6  # of the control period; the rest is watched for false alerts
 Progress = Callable[[str, float, float], None]  # (stage, done, total)
@@ -133,13 +129,15 @@ def run_demo(
     began = time.monotonic()
     files = sorted(str(p) for p in (work / "telemetry").glob("*.jsonl"))
     total_lines = sum(s.lines for s in manifest.files.values())
-    pipeline = Pipeline(
-        [FileSource(files, Registry(work / "registry.json"))],
-        Normalizer(NormalizeConfig(namespace=namespace)),
-        EngineSink(engine, namespace=namespace),
-        DeadLetterWriter(work / "dead-letter.ndjson"),
-    )
+    shipper = {  # what `mlsiem ship FILES` runs, its state kept in the demo's work folder
+        "inputs": {"files": {"paths": files, "registry": work / "registry.json"}},
+        "normalize": {"namespace": namespace},
+        "output": {"setup": False, "dead_letter": work / "dead-letter.ndjson"},  # set up above
+        "spool": {"dir": work / "spool"},
+    }
+    pipeline = build(config_from(shipper), engine)
     stats = pipeline.run(on_progress=lambda s: note("ship", s.records, total_lines))
+    pipeline.sink.close()
     if stats.dead_lettered:
         raise MlsiemError(
             f"the demo telemetry had {stats.dead_lettered} rejected records: {work / 'dead-letter.ndjson'}"

@@ -404,8 +404,10 @@ def _seconds(duration: str) -> float:
 def source_ids(logs: Path) -> set[str]:
     """The `_id` of every event, from one clean read of the files as they are at the end."""
     with tempfile.TemporaryDirectory() as scratch:
-        files = FileSource([str(logs / "app.log*")], Registry(Path(scratch) / "registry.json"), follow=False)
-        normalizer = Normalizer(NormalizeConfig(namespace=NAMESPACE))
+        config = NormalizeConfig(namespace=NAMESPACE)
+        registry = Registry(Path(scratch) / "registry.json")
+        files = FileSource([str(logs / "app.log*")], registry, max_line_bytes=config.max_line_bytes)
+        normalizer = Normalizer(config)
         ids: set[str] = set()
         for record in files.records():
             if record is None:

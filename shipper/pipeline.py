@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from shipper.normalize.limits import LimitCounts
 from shipper.normalizer import raw_text as normalized_raw_text
 from shipper.records import Normalized, Origin, Rejected
@@ -78,13 +80,16 @@ class _Batch:
         self.size += len(raw_text) + 64
 
 
-@dataclass(frozen=True)
-class PipelineConfig:
-    batch_events: int = 2000
-    batch_bytes: int = 8 << 20
-    flush_interval: float = 1.0
-    workers: int = 2
-    queue_size: int = 20_000
+class PipelineConfig(BaseModel):
+    """Batching and concurrency; a bounded queue between the readers and the batcher."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    batch_events: int = Field(2000, ge=1, le=100_000, description="events per bulk request")
+    batch_bytes: int = Field(8 << 20, ge=1024, le=1 << 30, description="bytes per bulk request, about")
+    flush_interval: float = Field(1.0, gt=0, le=600, description="seconds a batch may wait to fill")
+    workers: int = Field(2, ge=1, le=64, description="concurrent bulk requests")
+    queue_size: int = Field(20_000, ge=1, le=10_000_000, description="raw records read ahead, at most")
 
 
 _DONE = object()
@@ -283,7 +288,7 @@ class Pipeline:
         while not self._stopping.is_set():
             segments = self.spool.segments()
             if not segments:
-                time.sleep(0.2)
+                self._stopping.wait(0.2)  # wakes at once when the run ends
                 continue
             events, raws = Spool.read(segments[0])
             try:

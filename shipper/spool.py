@@ -12,10 +12,13 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Final
 
 import orjson
 
 from shipper.records import Normalized
+
+MAX_BYTES: Final = 1 << 30
 
 
 class SpoolFull(Exception):
@@ -23,7 +26,7 @@ class SpoolFull(Exception):
 
 
 class Spool:
-    def __init__(self, directory: Path, max_bytes: int = 1 << 30) -> None:
+    def __init__(self, directory: Path, max_bytes: int = MAX_BYTES) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
         directory.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,9 @@ from pathlib import Path
 
 from mlsiem.adapter import Engine
 from mlsiem.indices import inference_stream
+from shipper.normalizer import NormalizeConfig
+
+MAX_LINE_BYTES = NormalizeConfig().max_line_bytes  # what `build` gives sources by default
 
 
 def native_line(seq: int, with_id: bool = False) -> str:

@@ -28,7 +28,7 @@ from shipper.records import Normalized, Origin, Rejected
 from shipper.sinks.file import FileSink
 from shipper.sources.files import FileSource
 from shipper.sources.registry import Registry
-from tests.shipping import ship_process
+from tests.shipping import MAX_LINE_BYTES, ship_process
 
 ORIGIN = Origin("test", 0, None)
 
@@ -275,7 +275,7 @@ def test_pipeline_counts_in_stats_and_prometheus(tmp_path: Path) -> None:
     metrics = ShipperMetrics()
     sink = FileSink(tmp_path / "out.ndjson")
     pipeline = Pipeline(
-        [FileSource([str(log)], Registry(tmp_path / "registry.json"))],
+        [FileSource([str(log)], Registry(tmp_path / "registry.json"), max_line_bytes=MAX_LINE_BYTES)],
         Normalizer(NormalizeConfig()),
         sink,
         DeadLetterWriter(tmp_path / "dead.ndjson"),

@@ -15,7 +15,7 @@ from shipper.pipeline import Pipeline, PipelineConfig
 from shipper.sinks.engine import EngineSink
 from shipper.sources.files import FileSource
 from shipper.sources.registry import Registry
-from tests.shipping import append_lines
+from tests.shipping import MAX_LINE_BYTES, append_lines
 
 URL = "https://es.example:9200"
 PRODUCT = {"X-Elastic-Product": "Elasticsearch"}
@@ -70,7 +70,7 @@ def test_bulk_body_retry_on_429_and_per_item_outcomes(tmp_path: Path) -> None:
     append_lines(log, range(4))
     dead = tmp_path / "dead.ndjson"
     pipeline = Pipeline(
-        [FileSource([str(log)], Registry(tmp_path / "registry.json"))],
+        [FileSource([str(log)], Registry(tmp_path / "registry.json"), max_line_bytes=MAX_LINE_BYTES)],
         Normalizer(NormalizeConfig()),
         EngineSink(engine, backoff_initial=0.001, sleep=lambda _: None),
         DeadLetterWriter(dead),

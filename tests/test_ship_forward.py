@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import hashlib
 import json
+import re
 import signal
 import socket
 import struct
@@ -20,7 +21,9 @@ import msgpack
 import pytest
 from fluent import sender
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
+from cli import app
 from mlsiem.adapter import Engine
 from mlsiem.errors import ConfigError
 from mlsiem.installer import run_setup
@@ -45,10 +48,10 @@ from shipper.sources.forward_auth import (
 )
 from shipper.sources.forward_protocol import ForwardLimits
 from shipper.sources.forward_settings import (
+    ForwardInput,
     ForwardSettings,
     exposure_warning,
     parse_listen_url,
-    settings_from_options,
 )
 from tests.shipping import count, exactly_once, native_line, ship_process, wait_for
 
@@ -438,18 +441,22 @@ def test_the_shared_key_comes_from_a_file_or_the_environment(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match="line 2 is not username:password") as error:
         load_users(users)
     assert "hunter2" not in str(error.value)
-    with pytest.raises(ConfigError, match="needs a shared key"):
-        settings_from_options(None, {"alice": SecretStr("pw")})
+    with pytest.raises(ValueError, match="users_file: user authentication needs a shared key"):
+        ForwardInput().settings(None, {"alice": SecretStr("pw")})
 
 
-def test_bad_forward_options_are_named() -> None:
-    with pytest.raises(ConfigError, match="--forward-max-connections"):
-        settings_from_options(None, max_connections=0)
-    with pytest.raises(ConfigError, match="--forward-rate-events"):
-        settings_from_options(None, rate_events=-1)
-    with pytest.raises(ConfigError, match=r"--forward-max-message-mb: .* \(in bytes\)"):
-        settings_from_options(None, max_message_mb=0)
-    settings = settings_from_options(SecretStr(KEY), max_message_mb=1, rate_mb=2)
+def test_bad_forward_options_are_named(tmp_path: Path) -> None:
+    listen = ["ship", "--listen", "forward://127.0.0.1:0", "--output", f"file:{tmp_path / 'out'}"]
+    for args, message in (
+        (["--forward-max-connections", "0"], "--forward-max-connections: Input should be greater than"),
+        (["--forward-rate-events", "-1"], "--forward-rate-events: Input should be greater than 0"),
+        (["--forward-max-message-mb", "0"], "--forward-max-message-mb: Input should be greater than 0"),
+        (["--forward-max-message-mb", "0.0001"], r"--forward-max-message-mb: .* \(in bytes\)"),
+        (["--forward-rate-mb", "0.0001"], r"--forward-rate-mb: .* \(in bytes/s\)"),
+    ):
+        result = CliRunner().invoke(app, listen + args)  # `main` prints a ConfigError and exits 2
+        assert isinstance(result.exception, ConfigError) and re.search(message, str(result.exception)), args
+    settings = ForwardInput(max_message_mb=1, rate_mb=2).settings(SecretStr(KEY))
     assert settings.limits.max_message_bytes == 1 << 20 and settings.bytes_per_second == 2 << 20
 
 

@@ -13,7 +13,7 @@ from shipper.sinks.fluent import FluentSink
 from shipper.sources.files import FileSource
 from shipper.sources.forward import ForwardSource
 from shipper.sources.registry import Registry
-from tests.shipping import append_lines, ship_process, wait_for
+from tests.shipping import MAX_LINE_BYTES, append_lines, ship_process, wait_for
 
 
 def test_file_output_writes_ecs_ndjson(tmp_path: Path) -> None:
@@ -46,7 +46,7 @@ def test_fluent_output_reaches_a_forward_peer(tmp_path: Path) -> None:
     append_lines(log, range(50))
     sink = FluentSink(f"fluent://127.0.0.1:{peer.port}", retry_budget=10)
     sender = Pipeline(
-        [FileSource([str(log)], Registry(tmp_path / "r.json"))],
+        [FileSource([str(log)], Registry(tmp_path / "r.json"), max_line_bytes=MAX_LINE_BYTES)],
         Normalizer(NormalizeConfig()),
         sink,
         DeadLetterWriter(tmp_path / "s.dl"),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 
 from shipper.records import Normalized
+
+RETRY_SECONDS: Final = 30.0  # how long a sink retries a failing batch before it reports it pending
 
 
 @dataclass

@@ -18,7 +18,7 @@ from mlsiem.adapter import Engine
 from mlsiem.errors import EngineError
 from mlsiem.indices import data_streams
 from shipper.records import Normalized
-from shipper.sinks.base import SendResult, SinkUnavailable
+from shipper.sinks.base import RETRY_SECONDS, SendResult, SinkUnavailable
 
 RETRYABLE_STATUSES = {429, 500, 502, 503, 504}
 
@@ -43,7 +43,7 @@ class EngineSink:
         self,
         engine: Engine | Callable[[], Engine],
         namespace: str = "default",
-        retry_budget: float = 30.0,
+        retry_budget: float = RETRY_SECONDS,
         backoff_initial: float = 0.2,
         backoff_max: float = 10.0,
         on_latency: Callable[[float], None] | None = None,

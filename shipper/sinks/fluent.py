@@ -36,7 +36,7 @@ from pydantic import SecretStr
 
 from mlsiem.errors import ConfigError
 from shipper.records import Normalized
-from shipper.sinks.base import SendResult, SinkUnavailable
+from shipper.sinks.base import RETRY_SECONDS, SendResult, SinkUnavailable
 from shipper.sources.forward_auth import MAX_HANDSHAKE_BYTES, ClientHandshake, ForwardAuthError
 from shipper.sources.forward_settings import tls_reason
 
@@ -114,7 +114,7 @@ class FluentSink:
     def __init__(
         self,
         url: str,
-        retry_budget: float = 30.0,
+        retry_budget: float = RETRY_SECONDS,
         timeout: float = 5.0,
         shared_key: SecretStr | None = None,
         hostname: str | None = None,

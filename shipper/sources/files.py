@@ -11,8 +11,9 @@ Copytruncate: a file that shrinks below what was read starts over at 0 (its new 
 a new identity); lines written between the last read and the copy are found in the copy when the
 glob matches it (the copy is a new inode: read from 0, its already-shipped lines answer 409).
 
-Only complete lines are read while following; a last line without a newline is read when the file
-is read once (it is complete then).
+Lines are framed by `shipper.sources.lines` (bounded by `max_line_bytes`). Only complete lines are
+read while following; a last line without a newline is read when the file is read once (it is
+complete then).
 """
 
 from __future__ import annotations
@@ -28,9 +29,8 @@ from typing import BinaryIO
 from mlsiem.errors import ConfigError
 from shipper.records import Origin
 from shipper.sources.base import RawRecord
+from shipper.sources.lines import CHUNK, Line, LineReader
 from shipper.sources.registry import Registry
-
-CHUNK = 1 << 20
 
 
 @dataclass
@@ -39,12 +39,10 @@ class _Tracked:
     handle: BinaryIO
     device: int
     inode: int
+    lines: LineReader
     identity: str | None = None  # hash of the first complete line, once it exists
-    pos: int = 0  # bytes consumed into complete lines (or skipped)
-    buffer: bytes = b""
     rotated_at: float | None = None  # when the path stopped pointing at this file
     idle_since: float = field(default_factory=time.monotonic)
-    skipping: bool = False  # inside an over-long line, dropping until its newline
 
     @property
     def key(self) -> str:
@@ -62,7 +60,9 @@ class FileAck:
 
 
 class FileSource:
-    """Reads `patterns` (globs); with `follow`, keeps reading new lines and new files until closed."""
+    """Reads `patterns` (globs); with `follow`, keeps reading new lines and new files until closed.
+
+    `max_line_bytes` has no default here: it must be the normalizer's limit (`build` passes it)."""
 
     name = "files"
 
@@ -70,9 +70,10 @@ class FileSource:
         self,
         patterns: list[str],
         registry: Registry,
+        *,
+        max_line_bytes: int,
         follow: bool = False,
         poll_interval: float = 0.25,
-        max_line_bytes: int = 1 << 20,
         close_inactive: float = 2.0,
     ) -> None:
         self.patterns = patterns
@@ -112,7 +113,8 @@ class FileSource:
                     handle = open(path, "rb")  # noqa: SIM115 (kept open across polls; closed in _drop)
                 except OSError:
                     continue
-                self._tracked[ident] = _Tracked(path, handle, st.st_dev, st.st_ino)
+                lines = LineReader(self.max_line_bytes)
+                self._tracked[ident] = _Tracked(path, handle, st.st_dev, st.st_ino, lines)
         now = time.monotonic()
         for ident, tracked in self._tracked.items():
             if current.get(tracked.path) != ident and tracked.rotated_at is None:
@@ -127,9 +129,9 @@ class FileSource:
             return False
         first = head if newline < 0 else head[:newline]
         tracked.identity = hashlib.sha256(first).hexdigest()[:24]
-        tracked.pos = self.registry.offset(tracked.key)
-        tracked.handle.seek(tracked.pos)
-        tracked.buffer = b""
+        offset = self.registry.offset(tracked.key)
+        tracked.handle.seek(offset)
+        tracked.lines.restart(offset)
         return True
 
     # -- reading -----------------------------------------------------------------------------------
@@ -139,57 +141,33 @@ class FileSource:
             size = os.fstat(tracked.handle.fileno()).st_size
         except OSError:
             return
-        if tracked.identity is not None and size < tracked.pos + len(tracked.buffer):
+        lines = tracked.lines
+        if tracked.identity is not None and size < lines.pos + len(lines.buffer):
             tracked.identity = None  # copytruncate: the file starts over with new content
-            tracked.pos, tracked.buffer, tracked.skipping = 0, b"", False
+            lines.restart(0)
         if tracked.identity is None and not self._identify(tracked, final):
             return
         chunk = tracked.handle.read(CHUNK)
         if not chunk:
-            if final and tracked.buffer:  # a last line without newline, in a file read once
-                line, tracked.buffer = tracked.buffer, b""
-                yield from self._lines(tracked, [line], newline=False)
-            self.bytes_behind += max(0, size - tracked.pos)
+            if final:  # a last line without newline, in a file read once
+                yield from self._records(tracked, lines.finish())
+            self.bytes_behind += max(0, size - lines.pos)
             return
         tracked.idle_since = time.monotonic()
-        data = tracked.buffer + chunk
-        tracked.buffer = b""
-        if tracked.skipping:  # the rest of an over-long line: dropped up to its newline
-            newline = data.find(b"\n")
-            if newline < 0:
-                tracked.pos += len(data)
-                return
-            tracked.pos += newline + 1
-            data = data[newline + 1 :]
-            tracked.skipping = False
-        lines = data.split(b"\n")
-        tail = lines.pop()
-        yield from self._lines(tracked, lines, newline=True)
-        if len(tail) > self.max_line_bytes:
-            # No newline within the limit: the head goes on as a record one byte over the limit (so the
-            # normalizer rejects it, with its reason, into the dead-letter file) and the rest is skipped.
-            yield from self._lines(tracked, [tail[: self.max_line_bytes + 1]], newline=False)
-            tracked.pos += len(tail) - self.max_line_bytes - 1
-            tracked.skipping = True
-        else:
-            tracked.buffer = tail
-        self.bytes_behind += max(0, size - tracked.pos - len(tracked.buffer))
+        yield from self._records(tracked, lines.feed(chunk))
+        self.bytes_behind += max(0, size - lines.pos - len(lines.buffer))
 
-    def _lines(self, tracked: _Tracked, lines: list[bytes], newline: bool) -> Iterator[RawRecord]:
-        """Records for consecutive lines starting at `tracked.pos`; advances it past them."""
+    def _records(self, tracked: _Tracked, lines: Iterator[Line]) -> Iterator[RawRecord]:
+        """A record per non-blank line; its ack carries the offset after it (a blank line is no record,
+        its bytes are covered by the next record's ack)."""
         source = f"file:{tracked.identity}"
-        step = 1 if newline else 0
-        pos = tracked.pos
-        for line in lines:
-            start = pos
-            pos += len(line) + step
+        key, identity, path = tracked.key, tracked.identity or "", tracked.path
+        device, inode = tracked.device, tracked.inode
+        for start, end, line in lines:
             if not line.strip():
-                continue  # a blank line is no record; its bytes still count as read
-            ack = FileAck(
-                tracked.key, tracked.identity or "", tracked.path, tracked.device, tracked.inode, pos
-            )
-            yield RawRecord(line, Origin(source, start, tracked.path), self, ack)
-        tracked.pos = pos
+                continue
+            ack = FileAck(key, identity, path, device, inode, end)
+            yield RawRecord(line, Origin(source, start, path), self, ack)
 
     def records(self) -> Iterator[RawRecord | None]:
         while not self._closed:
@@ -212,7 +190,8 @@ class FileSource:
     def _finished(self, tracked: _Tracked) -> bool:
         if not self.follow:
             at_end = tracked.handle.tell() >= os.fstat(tracked.handle.fileno()).st_size
-            return at_end and (tracked.identity is not None or tracked.pos == 0) and not tracked.buffer
+            lines = tracked.lines
+            return at_end and (tracked.identity is not None or lines.pos == 0) and not lines.buffer
         idle = time.monotonic() - tracked.idle_since >= self.close_inactive
         return tracked.rotated_at is not None and idle
 

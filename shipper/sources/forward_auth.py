@@ -55,8 +55,10 @@ class ForwardAuthError(Exception):
     """The peer failed the handshake; the message is safe to log (no key, digest or password)."""
 
 
-def load_shared_key(key_file: Path | None, environ: Mapping[str, str] = os.environ) -> SecretStr | None:
-    """The shared key from `key_file` (first line), else `$MLSIEM_FORWARD_SHARED_KEY`, else None.
+def load_shared_key(
+    key_file: Path | None, environ: Mapping[str, str] = os.environ, env: str = SHARED_KEY_ENV
+) -> SecretStr | None:
+    """The shared key from `key_file` (first line), else the variable `env`, else None.
 
     Keys never come from argv: command lines are visible to every local user in the process list.
     """
@@ -65,18 +67,16 @@ def load_shared_key(key_file: Path | None, environ: Mapping[str, str] = os.envir
             text = key_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise ConfigError(
-                f"--forward-shared-key-file {key_file}: cannot read the key ({reason})"
-            ) from None
+            raise ConfigError(f"forward shared key file {key_file}: cannot read the key ({reason})") from None
         key = text.splitlines()[0].strip() if text.strip() else ""
         if not key:
-            raise ConfigError(f"--forward-shared-key-file {key_file}: the file holds no key")
+            raise ConfigError(f"forward shared key file {key_file}: the file holds no key")
         return SecretStr(key)
-    value = environ.get(SHARED_KEY_ENV)
+    value = environ.get(env)
     if value is None:
         return None
     if not value.strip():
-        raise ConfigError(f"${SHARED_KEY_ENV} is set but empty: unset it or give a key")
+        raise ConfigError(f"${env} is set but empty: unset it or give a key")
     return SecretStr(value.strip())
 
 
@@ -84,7 +84,7 @@ def load_users(users_file: Path | None) -> dict[str, SecretStr]:
     """`username:password` lines (blank lines and `#` comments skipped) for user authentication."""
     if users_file is None:
         return {}
-    option = f"--forward-users-file {users_file}"
+    option = f"forward users file {users_file}"
     try:
         lines = users_file.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:

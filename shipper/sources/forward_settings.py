@@ -1,4 +1,5 @@
-"""Configuration of the forward input: where it listens, its limits, its security, from `mlsiem ship`.
+"""Configuration of the forward input: where it listens, its limits, its security (`ForwardInput`, as a
+user writes it; `ForwardSettings`, as the server runs with it).
 
 Binding: 127.0.0.1 unless a host is given. A non-loopback address without a shared key or client
 certificates is allowed (a sidecar or a pod network is a legitimate place for it, and Fluentd itself
@@ -13,15 +14,22 @@ which authenticates peers as a shared key does). The handshake-timeout limit cov
 from __future__ import annotations
 
 import ipaddress
-import math
 import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mlsiem.errors import ConfigError
-from shipper.sources.forward_auth import ForwardSecurity
+from shipper.sources.forward_auth import SHARED_KEY_ENV, ForwardSecurity
 from shipper.sources.forward_protocol import MIB, ForwardLimits
 
 DEFAULT_HOST = "127.0.0.1"
@@ -125,57 +133,81 @@ class ForwardSettings(BaseModel):
     buffer_records: int = Field(10_000, ge=1)
 
 
-# `mlsiem ship` option -> where it lands in ForwardSettings (for errors that name the option).
-_OPTIONS = {
-    ("limits", "max_message_bytes"): ("--forward-max-message-mb", " (in bytes)"),
-    ("limits", "max_decompressed_bytes"): ("--forward-max-message-mb", " (decompressed, in bytes)"),
-    ("limits", "max_records"): ("--forward-max-records", ""),
-    ("max_connections",): ("--forward-max-connections", ""),
-    ("handshake_timeout",): ("--forward-handshake-timeout", " (seconds)"),
-    ("events_per_second",): ("--forward-rate-events", " (events/s)"),
-    ("bytes_per_second",): ("--forward-rate-mb", " (in bytes/s)"),
+_LIMITS = ForwardLimits.model_fields
+_SETTINGS = ForwardSettings.model_fields
+# ForwardSettings field -> (ForwardInput field, unit of the checked value), for errors in the user's terms.
+_INPUT_FIELDS = {
+    ("limits", "max_message_bytes"): ("max_message_mb", " (in bytes)"),
+    ("limits", "max_decompressed_bytes"): ("max_message_mb", " (decompressed, in bytes)"),
+    ("limits", "max_records"): ("max_records", ""),
+    ("bytes_per_second",): ("rate_mb", " (in bytes/s)"),
 }
 
 
-def settings_from_options(
-    shared_key: SecretStr | None,
-    users: dict[str, SecretStr] | None = None,
-    max_message_mb: float = 16,
-    max_records: int = 250_000,
-    max_connections: int = 256,
-    handshake_timeout: float = 10.0,
-    rate_events: float | None = None,
-    rate_mb: float | None = None,
-    tls: ForwardTls | None = None,
-) -> ForwardSettings:
-    """`mlsiem ship`'s forward options as settings; `ConfigError` naming the option when one is wrong.
+class ForwardInput(BaseModel):
+    """The forward input as a user configures it (`inputs.forward` of a shipper config; `--listen` and
+    the `--forward-*` options): sizes in MiB, secrets referenced (a file or an environment variable),
+    never held. `settings()` makes the `ForwardSettings` the server runs with; the defaults and bounds
+    are `ForwardSettings`'s own, so they live in one place.
 
     A compressed chunk may expand to 4x the message limit (at least 64 MiB): gzip of JSON-like records
     compresses 5-10x, and the limit only has to stop a decompression bomb, not a large honest chunk.
     """
-    if not math.isfinite(max_message_mb):
-        raise ConfigError(f"--forward-max-message-mb {max_message_mb}: give a number of MiB")
-    message_bytes = int(max_message_mb * MIB)
-    options = {
-        "limits": {
-            "max_message_bytes": message_bytes,
-            "max_decompressed_bytes": max(64 * MIB, 4 * message_bytes),
-            "max_records": max_records,
-        },
-        "security": {"shared_key": shared_key, "users": users or {}} if shared_key is not None else None,
-        "max_connections": max_connections,
-        "handshake_timeout": handshake_timeout,
-        "events_per_second": rate_events,
-        "bytes_per_second": None if rate_mb is None else rate_mb * MIB,
-        "tls": tls,
-    }
-    if users and shared_key is None:
-        raise ConfigError("--forward-users-file: user authentication needs a shared key as well")
-    try:
-        return ForwardSettings.model_validate(options)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            option, unit = _OPTIONS.get(tuple(str(part) for part in error["loc"]), ("forward input", ""))
-            problems.append(f"{option}: {error['msg']}{unit}")
-        raise ConfigError("; ".join(problems)) from None
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    listen: str = Field(f"forward://{DEFAULT_HOST}:{DEFAULT_PORT}", description="forward://HOST:PORT")
+    shared_key_file: Path | None = Field(None, description="the handshake's shared key (first line)")
+    shared_key_env: str = Field(SHARED_KEY_ENV, min_length=1, description="else the key from this variable")
+    users_file: Path | None = Field(None, description="username:password lines (needs a shared key)")
+    max_message_mb: float = Field(_LIMITS["max_message_bytes"].default / MIB, gt=0, allow_inf_nan=False)
+    max_records: int = _LIMITS["max_records"]
+    max_connections: int = _SETTINGS["max_connections"]
+    handshake_timeout: float = _SETTINGS["handshake_timeout"]
+    rate_events: float | None = _SETTINGS["events_per_second"]
+    rate_mb: float | None = Field(None, gt=0, allow_inf_nan=False, description="MiB/s per peer address")
+    tls: ForwardTls | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        try:
+            parse_listen_url(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix(f"--listen {value!r}: ")) from None
+        return value
+
+    @model_validator(mode="after")
+    def _valid_settings(self) -> ForwardInput:
+        self.settings(None)  # the server's own bounds, checked now rather than when it starts
+        return self
+
+    def settings(
+        self, shared_key: SecretStr | None, users: dict[str, SecretStr] | None = None
+    ) -> ForwardSettings:
+        """The server's settings with the secrets loaded by the caller; ValueError naming the field."""
+        if users and shared_key is None:
+            raise ValueError("users_file: user authentication needs a shared key as well")
+        message_bytes = int(self.max_message_mb * MIB)
+        options = {
+            "limits": {
+                "max_message_bytes": message_bytes,
+                "max_decompressed_bytes": max(64 * MIB, 4 * message_bytes),
+                "max_records": self.max_records,
+            },
+            "security": {"shared_key": shared_key, "users": users or {}} if shared_key is not None else None,
+            "max_connections": self.max_connections,
+            "handshake_timeout": self.handshake_timeout,
+            "events_per_second": self.rate_events,
+            "bytes_per_second": None if self.rate_mb is None else self.rate_mb * MIB,
+            "tls": self.tls,
+        }
+        try:
+            return ForwardSettings.model_validate(options)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors(include_url=False):
+                loc = tuple(str(part) for part in error["loc"])
+                name, unit = _INPUT_FIELDS.get(loc, (".".join(loc), ""))
+                problems.append(f"{name}: {error['msg']}{unit}")
+            raise ValueError("; ".join(problems)) from None

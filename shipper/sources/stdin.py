@@ -1,4 +1,4 @@
-"""Standard input (`-`): lines read as they come.
+"""Standard input (`-`): lines read as they come, framed like files (`shipper.sources.lines`).
 
 A stream cannot be replayed, so acknowledging is a no-op; the byte offset in the stream is the
 position, so piping the same file twice gives the same event ids (and no second document).
@@ -12,27 +12,25 @@ from typing import BinaryIO
 
 from shipper.records import Origin
 from shipper.sources.base import RawRecord
+from shipper.sources.lines import stream_lines
 
 
 class StdinSource:
+    """`max_line_bytes` has no default: it must be the normalizer's limit (`build` passes it)."""
+
     name = "stdin"
 
-    def __init__(self, stream: BinaryIO | None = None, max_line_bytes: int = 1 << 20) -> None:
+    def __init__(self, *, max_line_bytes: int, stream: BinaryIO | None = None) -> None:
         self.stream = stream or sys.stdin.buffer
         self.max_line_bytes = max_line_bytes
         self._closed = False
 
     def records(self) -> Iterator[RawRecord | None]:
-        pos = 0
-        while not self._closed:
-            line = self.stream.readline(self.max_line_bytes + 2)
-            if not line:
+        for start, _, line in stream_lines(self.stream, self.max_line_bytes):
+            if self._closed:
                 return
-            start = pos
-            pos += len(line)
-            body = line.rstrip(b"\r\n")
-            if body.strip():
-                yield RawRecord(body, Origin("stdin", start, None), self, None)
+            if line.strip():
+                yield RawRecord(line, Origin("stdin", start, None), self, None)
 
     def acknowledge(self, ack: object) -> None:
         return None

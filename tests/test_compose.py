@@ -1,4 +1,5 @@
-"""docker-compose.yml: two complete, exclusive stacks whose mlsiem commands are the CLI's own.
+"""docker-compose.yml: two complete, exclusive stacks whose mlsiem commands are the CLI's own, and whose
+shipper config file (deploy/shipper.yaml) is valid for `mlsiem ship --config`.
 
 Docker is not needed: the file is checked as data (services, profiles, health checks, depends_on
 order, pinned images, volumes) and every mlsiem command is matched against the commands and options
@@ -11,7 +12,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tomllib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ import typer.main
 import yaml
 
 from cli import app
+from shipper.config import ShipperConfig, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -38,6 +40,21 @@ def services_of(profile: str) -> dict[str, dict[str, Any]]:
 def role(services: dict[str, dict[str, Any]], subcommand: str) -> tuple[str, dict[str, Any]]:
     (found,) = [(n, s) for n, s in services.items() if s.get("command", [None])[0] == subcommand]
     return found
+
+
+def shipper_config(service: dict[str, Any]) -> ShipperConfig:
+    """The shipper service's config file (the repository file mounted at its `--config` path), validated
+    as `mlsiem ship --config` validates it."""
+    command = service["command"]
+    mounted = command[command.index("--config") + 1]
+    (source,) = [mount(v)[0] for v in service["volumes"] if mount(v)[1] == mounted]
+    return load_config(ROOT / source)
+
+
+def mount(volume: str) -> tuple[str, str]:
+    """(source, target) of a `SOURCE:TARGET[:ro]` volume; the source may hold `${VAR:-default}`."""
+    parts = volume.rsplit(":", 2) if volume.endswith((":ro", ":rw")) else volume.rsplit(":", 1)
+    return parts[0], parts[1]
 
 
 def cli_commands() -> dict[str, Any]:
@@ -104,8 +121,12 @@ def test_each_profile_is_a_whole_stack_in_start_order(profile: str) -> None:
         args = service["command"]
         assert urlsplit(args[args.index("--url") + 1]).hostname == engine_name
     _, shipper = role(services, "ship")
-    assert "--follow" in shipper["command"]
-    assert any(v.endswith(":/var/log/mlsiem:ro") for v in shipper["volumes"]), "a mounted log folder"
+    config = shipper_config(shipper)
+    files = config.inputs.files
+    assert files is not None and files.follow and not config.output.setup  # setup ran before it
+    logs = [mount(v)[1] for v in shipper["volumes"] if v.endswith(":/var/log/mlsiem:ro")]
+    assert logs and all(PurePosixPath(p).parent == PurePosixPath(logs[0]) for p in files.paths), files.paths
+    assert config.output.to_engine and "--url" in shipper["command"]  # the profile's engine, given by flag
     _, detector = role(services, "detect")
     assert detector["command"][detector["command"].index("--every") + 1] == "5m"
 

@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from mlsiem.errors import ConfigError
+from mlsiem.paths import PROJECT_ROOT
 from shipper.build import build
 from shipper.config import config_from, load_config
 from shipper.pipeline import PipelineConfig
 from shipper.sinks.file import FileSink
 from shipper.sources.files import FileSource
+from shipper.sources.forward_settings import ForwardInput
 from shipper.sources.stdin import StdinSource
 from tests.shipping import native_line
 
@@ -42,6 +44,20 @@ def test_defaults_are_the_models_own() -> None:
         None,
     )
     assert config.normalize.max_line_bytes == 1 << 20 and config.inputs.files is None
+
+
+def test_the_documented_example_holds_the_defaults(tmp_path: Path) -> None:
+    """docs/formats.md's annotated file parses, and every value it calls a default is the model's."""
+    text = (PROJECT_ROOT / "docs" / "formats.md").read_text()
+    section = text[text.index("## Shipper configuration") :]
+    example = section[section.index("```yaml\n") + 8 : section.index("```\n", section.index("```yaml"))]
+    documented = load_config(write(tmp_path / "doc.yaml", example))
+    defaults = config_from({"inputs": {"stdin": True}})
+    for part in ("normalize", "output", "spool", "pipeline", "metrics"):
+        assert getattr(documented, part) == getattr(defaults, part), part
+    forward = documented.inputs.forward
+    assert forward is not None and forward == ForwardInput(), "the forward input's defaults"
+    assert documented.inputs.files is not None and not documented.inputs.files.follow
 
 
 def test_problems_name_the_file_and_the_field(tmp_path: Path) -> None:

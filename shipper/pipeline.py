@@ -67,6 +67,7 @@ class _Batch:
     raws: list[str] = field(default_factory=list)
     origins: list[Origin] = field(default_factory=list)
     acks: dict[tuple[int, Any], tuple[Source, Any]] = field(default_factory=dict)
+    records: int = 0
     size: int = 0
     opened: float = field(default_factory=time.monotonic)
 
@@ -77,6 +78,7 @@ class _Batch:
             self.origins.append(record.origin)
         key = (id(record.source), getattr(record.ack, "key", None))
         self.acks[key] = (record.source, record.ack)
+        self.records += 1
         self.size += len(raw_text) + 64
 
 
@@ -211,12 +213,13 @@ class Pipeline:
         batch.add(record, events, raw_text)
         limited = self._limits.observe(events, rejected)
         if self.metrics:
-            self.metrics.read.inc()
-            self.metrics.events.inc(len(events))
             for family, limit in limited:
                 self.metrics.limit_hit(family, limit)
 
     def _submit(self, senders: ThreadPoolExecutor, batch: _Batch) -> None:
+        if self.metrics:  # counted per batch: a counter takes a lock, 3-5 us each on a loaded 2-core machine
+            self.metrics.read.inc(batch.records)
+            self.metrics.events.inc(len(batch.events))
         self.dead_letters.flush()  # rejected records of this batch are durable before its acks
         self._slots.acquire()
         with self._lock:

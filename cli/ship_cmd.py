@@ -180,8 +180,7 @@ def ship(
         int | None,
         typer.Option(
             "--forward-max-connections",
-            help="Most forward connections at a time "
-            f"(default {_default(ForwardInput, 'max_connections')}).",
+            help=f"Most forward connections at a time (default {_default(ForwardInput, 'max_connections')}).",
         ),
     ] = None,
     forward_handshake_timeout: Annotated[
@@ -217,7 +216,8 @@ def ship(
 
     With --config FILE it runs what the file describes; flags given on the command line override it.
     """
-    values = {name: value for name, value in locals().items() if name in _FLAGS and value is not None}
+    arguments = dict(locals())
+    values = {name: value for name, value in arguments.items() if name in _FLAGS and value is not None}
     raw = read_config_file(config_file) if config_file is not None else {}
     overrides, names = _overrides(raw, values, paths or [])
     _flag_overrides(overrides, names, raw, follow, insecure, no_setup, engine, forward_key_file)

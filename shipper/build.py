@@ -138,5 +138,5 @@ def _connector(config: ShipperConfig, warn: Warn) -> Callable[[], Engine]:
     kind = None if output.to == "engine" else output.to
     settings = load_settings(url=output.url, engine=kind, insecure=output.insecure)  # type: ignore[arg-type]
     if output.insecure:
-        warn("TLS certificate verification is off (output.insecure)")
+        warn("TLS certificate verification is off (--insecure)")  # output.insecure in a config
     return lambda: Engine.connect(settings)

@@ -299,7 +299,9 @@ def _flag_overrides(
     if no_setup:
         _put(overrides, ("output", "setup"), False)
     if engine is not None:
-        target = overrides.get("output", {}).get("to") or raw.get("output", {}).get("to") or "engine"
+        in_file = raw.get("output")
+        in_file = in_file if isinstance(in_file, dict) else {}  # not a mapping: validation says so
+        target = overrides.get("output", {}).get("to") or in_file.get("to", "engine")
         if target in ENGINE_OUTPUTS:
             _put(overrides, ("output", "to"), engine)
             names[("output", "to")] = "--engine"

@@ -153,6 +153,8 @@ def merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
         below = merged.get(key)
         if isinstance(value, Mapping) and isinstance(below, dict):
             merged[key] = merge(below, value)
+        elif isinstance(value, Mapping) and below is not None:
+            continue  # the file has no mapping here: kept, so validation names the file's mistake
         else:
             merged[key] = value
     return merged

@@ -79,6 +79,12 @@ def test_problems_name_the_file_and_the_field(tmp_path: Path) -> None:
         "inputs.forward: max_message_mb: Input should be greater than or equal to 1024 (in bytes)"
         in problem(path)
     )
+    with pytest.raises(
+        ConfigError, match=r"shipper config s\.yaml: output: Input should be a valid dictionary"
+    ):
+        config_from(
+            {"inputs": {"stdin": True}, "output": "engine"}, {"output": {"to": "opensearch"}}, Path("s.yaml")
+        )
     path = write(tmp_path / "s.yaml", "- a list\n")
     assert problem(path) == f"shipper config {path}: expected a mapping at the top level"
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from mlsiem.errors import ConfigError
-from mlsiem.paths import PROJECT_ROOT
 from shipper.build import build
 from shipper.config import config_from, load_config
 from shipper.pipeline import PipelineConfig
@@ -21,6 +20,8 @@ from shipper.sources.files import FileSource
 from shipper.sources.forward_settings import ForwardInput
 from shipper.sources.stdin import StdinSource
 from tests.shipping import native_line
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def write(path: Path, text: str) -> Path:
@@ -48,7 +49,7 @@ def test_defaults_are_the_models_own() -> None:
 
 def test_the_documented_example_holds_the_defaults(tmp_path: Path) -> None:
     """docs/formats.md's annotated file parses, and every value it calls a default is the model's."""
-    text = (PROJECT_ROOT / "docs" / "formats.md").read_text()
+    text = (ROOT / "docs" / "formats.md").read_text()
     section = text[text.index("## Shipper configuration") :]
     example = section[section.index("```yaml\n") + 8 : section.index("```\n", section.index("```yaml"))]
     documented = load_config(write(tmp_path / "doc.yaml", example))

@@ -50,7 +50,7 @@ def test_profile_is_json_safe_and_round_trips() -> None:
     assert amount.quantiles["p50"] == pytest.approx(np.nanmedian(columns["amount"]))
     assert sum(amount.bin_counts) == amount.count and len(amount.bin_counts) == len(amount.edges) + 1
     assert again.features["channel"].categories["web"] > again.features["channel"].categories["api"]
-    assert again.multivariate is not None and again.multivariate.features == ["amount", "x", "y"]
+    assert again.multivariate is not None and again.multivariate.features == ["amount", "x", "y", "channel"]
 
 
 def test_from_dict_names_what_is_wrong() -> None:

@@ -30,7 +30,7 @@ from detections.statistics.columns import (
 )
 from detections.statistics.decision import WATCH_METRIC, DecisionRule, Severity, Tier, severity
 from detections.statistics.multiple_testing import benjamini_hochberg
-from detections.statistics.multivariate import MultivariateDrift, multivariate_drift, reconstruction_errors
+from detections.statistics.multivariate import MultivariateDrift, encode, multivariate_drift
 from detections.statistics.profile import FeatureProfile, ReferenceProfile
 
 SEVERITY_ORDER: tuple[Severity, ...] = ("none", "low", "medium", "high", "critical")
@@ -364,7 +364,12 @@ def compare(
         rows = max((r.current_size for r in results), default=0)
     multivariate = None
     model = profile.multivariate
-    if model is not None and all(is_numeric_array(current.get(n)) for n in model.features):
-        errors = reconstruction_errors(model, {n: current[n] for n in model.features})  # type: ignore[misc]
-        multivariate = multivariate_drift(model, errors, rule.alpha)
+    # Raw rows of every model feature, of the kind the reference had (a schema change is reported above).
+    if model is not None and all(
+        isinstance(current.get(n), np.ndarray | CategoricalColumn)
+        and _kind_of(current[n]) == ("categorical" if n in model.categories else "numeric")
+        for n in model.features
+    ):
+        matrix = encode(model, {n: current[n] for n in model.features})  # type: ignore[misc]
+        multivariate = multivariate_drift(model, matrix, rule.alpha)
     return DriftReport(results, rule.alpha, profile.rows, rows, multivariate)

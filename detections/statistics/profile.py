@@ -11,7 +11,7 @@ detector job without the raw data.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -26,7 +26,7 @@ from detections.statistics.columns import (
     finite_sorted,
     is_numeric_array,
 )
-from detections.statistics.multivariate import PcaModel, fit_pca
+from detections.statistics.multivariate import PcaModel, fit_pca, select_features
 
 PROFILE_VERSION = 1
 MAX_CATEGORIES = 1000  # beyond this many distinct values, the rarest are kept together as OTHER
@@ -174,11 +174,15 @@ def build_profile(
     keep_samples: bool = False,
     multivariate: bool = True,
     max_categories: int = MAX_CATEGORIES,
+    multivariate_features: Sequence[str] | None = None,
+    multivariate_exclude: Sequence[str] = (),
 ) -> ReferenceProfile:
     """Profile a reference data set given as columns (numeric arrays or categorical columns).
 
     `keep_samples` keeps the sorted numeric values in memory for exact KS and Wasserstein in `compare`.
-    `multivariate` fits the PCA model when there are at least two numeric features.
+    `multivariate` fits the multivariate model when at least two features take part: those of
+    `multivariate_features`, else every column that is not an identifier, timestamp, prediction or
+    label (`multivariate.select_features`), less `multivariate_exclude`.
     """
     features: dict[str, FeatureProfile] = {}
     samples: dict[str, np.ndarray] = {}
@@ -192,10 +196,16 @@ def build_profile(
                 samples[name] = sorted_values
         else:
             features[name] = categorical_profile(name, category_counts(values), max_categories)  # type: ignore[arg-type]
-    numeric = [n for n, f in features.items() if f.kind == "numeric" and f.count > 1]
     model = None
-    if multivariate and len(numeric) >= 2:
-        model = fit_pca({n: np.asarray(columns[n], dtype=np.float64) for n in numeric})
+    if multivariate:
+        chosen, excluded = select_features(columns, multivariate_features, multivariate_exclude)
+        chosen = [n for n in chosen if features[n].count > 1]
+        if len(chosen) >= 2:
+            try:
+                model = fit_pca({n: columns[n] for n in chosen}, excluded=excluded)
+            except ValueError:
+                if multivariate_features is not None:
+                    raise
     profile = ReferenceProfile(
         features=features, rows=rows, metadata=dict(metadata or {}), multivariate=model
     )

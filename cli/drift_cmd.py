@@ -125,7 +125,12 @@ def _print_report(comparison: FileComparison) -> None:
     )
     if report.multivariate is not None:
         m = report.multivariate
-        line += f"; multivariate: {'DRIFT' if m.drifted else 'ok'} (reconstruction error {m.score:+.1%})"
+        verdict = f"DRIFT ({m.tier}, {m.severity}: {m.reason})" if m.drifted else "ok"
+        shift = "" if math.isnan(m.mean_shift) else f", mean shift {m.mean_shift:.2f} sigma"
+        line += (
+            f"; multivariate over {len(m.features)} features: {verdict} "
+            f"(reconstruction error {m.score:+.1%}{shift})"
+        )
     console.print(line, markup=False)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -100,7 +101,10 @@ def parse_distributions(
 
 
 def sample_request(window: Window, features: list[str], size: int, seed: int = 17) -> dict[str, Any]:
-    """A bounded random sample of raw feature vectors (rows with every feature present)."""
+    """A bounded random sample of raw feature vectors (rows with at least one of the features).
+
+    A missing feature in a sampled row is imputed by the statistics, as in the offline path.
+    """
     fields = [field_of(f) for f in features]
     exists = [{"exists": {"field": f}} for f in fields]
     return {
@@ -109,7 +113,7 @@ def sample_request(window: Window, features: list[str], size: int, seed: int = 1
         "_source": fields,
         "query": {
             "function_score": {
-                "query": window.query(*exists),
+                "query": window.query({"bool": {"should": exists, "minimum_should_match": 1}}),
                 "random_score": {"seed": seed, "field": "_seq_no"},
                 "boost_mode": "replace",
             }
@@ -117,17 +121,26 @@ def sample_request(window: Window, features: list[str], size: int, seed: int = 1
     }
 
 
-def parse_sample(response: dict[str, Any], features: list[str]) -> dict[str, np.ndarray]:
+def parse_sample(
+    response: dict[str, Any], features: list[str], categorical: Collection[str] = ()
+) -> dict[str, np.ndarray]:
+    """Columns of the sampled rows: floats (NaN when missing), or labels (None when missing)."""
     hits = response["hits"]["hits"]
     fields = [field_of(f) for f in features]
-    columns = {name: np.empty(len(hits)) for name in features}
+    columns = {
+        name: np.empty(len(hits), dtype=object if name in categorical else np.float64) for name in features
+    }
     for row, hit in enumerate(hits):
         source = hit["_source"]
         for name, field in zip(features, fields, strict=True):
             value: Any = source
             for part in field.split("."):
                 value = value.get(part) if isinstance(value, dict) else None
-            columns[name][row] = float(value) if isinstance(value, int | float) else math.nan
+            if name in categorical:
+                columns[name][row] = None if value is None or isinstance(value, dict | list) else str(value)
+            else:
+                numeric = isinstance(value, int | float) and not isinstance(value, bool)
+                columns[name][row] = float(value) if numeric else math.nan
     return columns
 
 

@@ -43,6 +43,23 @@ class FailOn(BaseModel):
         return self
 
 
+class MultivariateSelection(BaseModel):
+    """Which columns the multivariate check takes: `features` (default: every compared column that is
+    not an identifier, timestamp, prediction or label), less `exclude`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    features: list[str] | None = Field(None, min_length=2)
+    exclude: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> MultivariateSelection:
+        both = set(self.features or []) & set(self.exclude)
+        if both:
+            raise ValueError(f"both in features and exclude: {', '.join(sorted(both))}")
+        return self
+
+
 class GateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -57,6 +74,7 @@ class GateConfig(BaseModel):
     watch: bool = Field(True, description="call certain but small changes too (the watch tier, low)")
     fail_on: FailOn = Field(default_factory=FailOn)
     performance: PerformanceConfig | None = None  # label/prediction(/score) columns: the performance check
+    multivariate: MultivariateSelection = Field(default_factory=MultivariateSelection)
 
     @model_validator(mode="after")
     def _positive_thresholds(self) -> GateConfig:
@@ -187,7 +205,16 @@ def compare_files(
     names = [n for n in names if n not in labelled]  # label, prediction and score are not features
     if not names:
         raise DataFileError("no feature columns besides the label, prediction and score columns")
-    profile = build_profile({n: reference.columns[n] for n in names}, keep_samples=True)
+    selection = config.multivariate
+    outside = [n for n in [*(selection.features or []), *selection.exclude] if n not in names]
+    if outside:
+        raise DataFileError(f"multivariate features not among the compared columns: {', '.join(outside)}")
+    profile = build_profile(
+        {n: reference.columns[n] for n in names},
+        keep_samples=True,
+        multivariate_features=selection.features,
+        multivariate_exclude=selection.exclude,
+    )
     report = compare(profile, {n: current.columns[n] for n in names}, rule=config.rule())
     for result in report.features:
         if result.feature in notes:
@@ -244,8 +271,14 @@ def evaluate(comparison: FileComparison, config: GateConfig) -> GateVerdict:
         )
     if rule.share is not None and considered and len(counted) / len(considered) >= rule.share:
         reasons.append(f"{len(counted)}/{len(considered)} features drifted (fail at share {rule.share:g})")
-    if rule.multivariate and report.multivariate is not None and report.multivariate.drifted:
-        reasons.append(f"multivariate drift: reconstruction error up {report.multivariate.score:.1%}")
+    joint = report.multivariate
+    if (
+        rule.multivariate
+        and joint is not None
+        and joint.drifted
+        and SEVERITY_ORDER.index(joint.severity) >= floor
+    ):
+        reasons.append(f"multivariate drift ({joint.tier}, {joint.severity}): {joint.reason}")
     missing = [n for n in comparison.only_in_reference if n not in allowed_names]
     if rule.missing_features and missing and config.features is None:
         reasons.append(f"feature(s) missing from the current file: {', '.join(missing)}")

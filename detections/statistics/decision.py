@@ -39,7 +39,6 @@ SEVERITY_STEPS: dict[str, tuple[float, float, float, float]] = {
     "ks": (0.1, 0.2, 0.3, 0.5),
     "wasserstein": (0.1, 0.25, 0.5, 1.0),  # in reference standard deviations
 }
-MULTIVARIATE_PRACTICAL = 0.1  # a 10% rise of the mean PCA reconstruction error
 Tier = Literal["watch", "act"]
 # The watch tier's effect: how far the distribution moved, whatever the decision metric.
 WATCH_METRIC: dict[str, Metric] = {"numeric": "wasserstein", "categorical": "js"}

@@ -167,6 +167,14 @@ class MultivariateDrift:
     features: list[str] = field(default_factory=list)
     excluded: dict[str, str] = field(default_factory=dict)
     reason: str = ""  # which test called it, in words
+    metric: str | None = None  # the deciding test: reconstruction_error | mean_shift
+
+    @property
+    def effect(self) -> tuple[float, float]:
+        """The deciding test's effect and the threshold it had to reach."""
+        if self.metric == "mean_shift":
+            return self.mean_shift, self.mean_shift_threshold
+        return self.score, self.threshold
 
 
 def _encoded_columns(
@@ -338,6 +346,9 @@ def multivariate_drift(
 
     order = ("none", "low", "medium", "high", "critical")
     tier, severity = max(error_tier, mean_tier, key=lambda t: order.index(t[1]))
+    metric = None
+    if tier is not None:
+        metric = "reconstruction_error" if error_tier[1] == severity else "mean_shift"
     reasons = []
     if error_tier[0]:
         reasons.append(f"reconstruction error {'up' if score > 0 else 'down'} {abs(score):.0%}")
@@ -362,4 +373,5 @@ def multivariate_drift(
         features=list(model.features),
         excluded=dict(model.excluded),
         reason="; ".join(reasons),
+        metric=metric,
     )

@@ -43,9 +43,10 @@ NEAR_UNIQUE = 0.5  # a categorical column with distinct values on at least this 
 ERROR_FLOORS = (0.05, 0.1)
 MEAN_FLOORS = (0.1, 0.2)
 _ID_NAME = re.compile(
-    r"(^|[._\-\s])(id|uuid|guid|index|idx|key|hash)$|[a-z]Id$|^(row|record|event|request|trace|session)s?$",
+    r"(^|[._\-\s])(id|uuid|guid|index|idx|key|hash)$|^(row|record|event|request|trace|session)s?$",
     re.IGNORECASE,
 )
+_CAMEL_ID = re.compile(r"[a-z0-9](Id|ID|Uuid|UUID|Key)$")
 _TIME_NAME = re.compile(r"(^|[._\-\s@])(timestamp|time|date|datetime|ts)$|_at$|^@timestamp$", re.IGNORECASE)
 _OUTCOME_NAME = re.compile(
     r"^prediction(\..*)?$|^predicted(_.*)?$|^y_(pred|true|hat|score|proba).*|^(label|target|ground_truth)(_.*)?$"
@@ -66,7 +67,7 @@ def excluded_reason(name: str, values: Column) -> str | None:
     """
     if _OUTCOME_NAME.search(name):
         return "a prediction or label column"
-    if _ID_NAME.search(name):
+    if _ID_NAME.search(name) or _CAMEL_ID.search(name):
         return "an identifier by its name"
     if _TIME_NAME.search(name):
         return "a timestamp by its name"

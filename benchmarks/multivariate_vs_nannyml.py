@@ -13,9 +13,9 @@ mlsiem runs `build_profile` + `compare` (alpha 0.01, the watch tier counts as a 
 `DataReconstructionDriftCalculator` with its defaults (65% variance, thresholds mean +- 3 std of
 reference chunks of the window's size). A domain classifier (gradient-boosted trees telling
 reference rows from window rows, 5-fold cross-validated AUC against the Mann-Whitney null) runs on
-the same windows for comparison. Needs the `bench` extra. Run by hand:
+the same windows with `--classifier` (slow: five model fits per window). Needs the `bench` extra. Run by hand:
 
-    .venv/bin/python benchmarks/multivariate_vs_nannyml.py [--windows 20]
+    .venv/bin/python benchmarks/multivariate_vs_nannyml.py [--windows 20] [--classifier]
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def rate(calls: list[bool]) -> str:
     return f"{sum(calls)}/{len(calls)}"
 
 
-def nannyml_datasets(rows: list[list[str]]) -> None:
+def nannyml_datasets(rows: list[list[str]], classifier: bool) -> None:
     import nannyml as nml
 
     for name, (loader, outcomes) in NANNYML_SETS.items():
@@ -151,15 +151,18 @@ def nannyml_datasets(rows: list[list[str]]) -> None:
         tools = {
             "mlsiem": mlsiem_calls(profile, features),
             "NannyML PCA": nannyml_calls(reference, features, size),
-            "domain classifier": classifier_calls(reference, features),
         }
+        if classifier:
+            tools["domain classifier"] = classifier_calls(reference, features)
         for tool, judge in tools.items():
             calls = [judge(chunk) for chunk in chunks]
             rows.append([f"NannyML {name}", f"{size}", tool, rate(calls[5:]), rate(calls[:5])])
             print(" | ".join(rows[-1]), flush=True)
 
 
-def generated(rows: list[list[str]], windows: int, sizes: tuple[int, ...], seed: int = 7) -> None:
+def generated(
+    rows: list[list[str]], windows: int, sizes: tuple[int, ...], classifier: bool, seed: int = 7
+) -> None:
     rng = np.random.default_rng(seed)
     reference = generate(rng, 20_000, "unchanged")
     features = list(reference.columns)
@@ -169,8 +172,9 @@ def generated(rows: list[list[str]], windows: int, sizes: tuple[int, ...], seed:
         tools = {
             "mlsiem": mlsiem_calls(profile, features),
             "NannyML PCA": nannyml_calls(reference, features, size),
-            "domain classifier": classifier_calls(reference, features),
         }
+        if classifier:
+            tools["domain classifier"] = classifier_calls(reference, features)
         data = {s: [generate(rng, size, s) for _ in range(windows)] for s in scenarios}
         for tool, judge in tools.items():
             called = {s: [judge(w) for w in data[s]] for s in scenarios}
@@ -185,12 +189,13 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=20, help="generated windows per scenario and size")
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2_000, 6_000])
     parser.add_argument("--skip-nannyml-datasets", action="store_true")
+    parser.add_argument("--classifier", action="store_true", help="also run the domain classifier (slow)")
     args = parser.parse_args()
     started = time.perf_counter()
     rows: list[list[str]] = []
     if not args.skip_nannyml_datasets:
-        nannyml_datasets(rows)
-    generated(rows, args.windows, tuple(args.sizes))
+        nannyml_datasets(rows, args.classifier)
+    generated(rows, args.windows, tuple(args.sizes), args.classifier)
     print("| data | window rows | tool | drifted windows caught | unchanged windows flagged |")
     print("| --- | --- | --- | --- | --- |")
     for row in rows:

@@ -20,7 +20,6 @@ floor, `act` from the higher. Which columns take part is decided once, at fit ti
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,17 +41,56 @@ NEAR_UNIQUE = 0.5  # a categorical column with distinct values on at least this 
 # between the reference and window means. Severity of `act` rises at 2.5x and 5x the act floor.
 ERROR_FLOORS = (0.05, 0.1)
 MEAN_FLOORS = (0.1, 0.2)
-_ID_NAME = re.compile(
-    r"(^|[._\-\s])(id|uuid|guid|index|idx|key|hash)$|^(row|record|event|request|trace|session)s?$",
-    re.IGNORECASE,
+_ID_WORDS = {"id", "uuid", "guid", "index", "idx", "key", "hash"}
+_ROW_NAMES = {
+    "row",
+    "rows",
+    "record",
+    "records",
+    "event",
+    "events",
+    "request",
+    "requests",
+    "trace",
+    "session",
+}
+_TIME_WORDS = {"timestamp", "time", "date", "datetime", "ts", "at"}
+_OUTCOME_PREFIXES = (
+    "prediction",
+    "predicted",
+    "y_pred",
+    "y_true",
+    "y_hat",
+    "y_score",
+    "y_proba",
+    "ground_truth",
 )
-_CAMEL_ID = re.compile(r"[a-z0-9](Id|ID|Uuid|UUID|Key)$")
-_TIME_NAME = re.compile(r"(^|[._\-\s@])(timestamp|time|date|datetime|ts)$|_at$|^@timestamp$", re.IGNORECASE)
-_OUTCOME_NAME = re.compile(
-    r"^prediction(\..*)?$|^predicted(_.*)?$|^y_(pred|true|hat|score|proba).*|^(label|target|ground_truth)(_.*)?$"
-    r"|_(pred|proba|prediction|label|target)$",
-    re.IGNORECASE,
-)
+_OUTCOME_WORDS = {"pred", "proba", "prediction", "label", "target"}
+
+
+def _words(name: str) -> list[str]:
+    for separator in "._-@ ":
+        name = name.replace(separator, " ")
+    return name.lower().split() or [""]
+
+
+def _name_reason(name: str) -> str | None:
+    words, lower = _words(name), name.lower()
+    if (
+        lower.startswith(_OUTCOME_PREFIXES)
+        or words[0] in ("label", "target")
+        or (len(words) > 1 and words[-1] in _OUTCOME_WORDS)
+    ):
+        return "a prediction or label column"
+    camel = (
+        name.endswith(("Id", "ID", "Uuid", "UUID", "Key")) and name[:-2][-1:].isalnum() and name[0].islower()
+    )
+    if words[-1] in _ID_WORDS or lower in _ROW_NAMES or camel:
+        return "an identifier by its name"
+    if words[-1] in _TIME_WORDS and (len(words) > 1 or words[-1] != "at"):
+        return "a timestamp by its name"
+    return None
+
 
 Column = np.ndarray | CategoricalColumn
 
@@ -65,12 +103,9 @@ def excluded_reason(name: str, values: Column) -> str | None:
     column distinct on at least half its rows, an integer column whose values are all distinct and
     dense (a row counter).
     """
-    if _OUTCOME_NAME.search(name):
-        return "a prediction or label column"
-    if _ID_NAME.search(name) or _CAMEL_ID.search(name):
-        return "an identifier by its name"
-    if _TIME_NAME.search(name):
-        return "a timestamp by its name"
+    reason = _name_reason(name)
+    if reason:
+        return reason
     if is_numeric_array(values):
         finite = np.asarray(values, dtype=np.float64)
         finite = finite[np.isfinite(finite)]

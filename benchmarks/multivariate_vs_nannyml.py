@@ -35,6 +35,7 @@ from detections.statistics.profile import ReferenceProfile
 
 warnings.filterwarnings("ignore")
 os.environ["NML_DISABLE_USAGE_LOGGING"] = "1"  # NannyML would phone home; no network at run time
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # the classifier's threads thrash on a shared machine
 CHANNEL = np.array(["web", "ios", "android", "api", "partner"], dtype=object)
 PLAN = np.array(["basic", "plus", "pro"], dtype=object)
 NANNYML_SETS = {

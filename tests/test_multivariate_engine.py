@@ -90,3 +90,5 @@ def test_the_engine_sample_gives_the_offline_verdict(engine: Engine, namespace: 
     detector = MultivariateDetector(setup, MultivariateDetector.Tuning())
     judgement = detector.judge(window, engine.search(inference_stream(namespace), detector.request(window)))
     assert len(judgement.findings) == (1 if rho < 0.5 else 0)
+    if judgement.findings:
+        assert judgement.findings[0].tier == online.tier == "act"

@@ -83,5 +83,14 @@ class MultivariateDetector(Detector):
         )
         evidence = Evidence(query=window.lucene(), event_count=total_events(response))
         return Judgement(
-            findings=[self.finding(window, verdict.severity, reason, drift=drift, evidence=evidence)]  # type: ignore[arg-type]
+            findings=[
+                self.finding(
+                    window,
+                    verdict.severity,
+                    reason,
+                    drift=drift,
+                    evidence=evidence,
+                    tier=verdict.tier,  # type: ignore[arg-type]
+                )
+            ]
         )

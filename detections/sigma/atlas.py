@@ -19,8 +19,8 @@ from mlsiem.yamlfile import read_yaml
 TECHNIQUE_ID = re.compile(r"^AML\.T\d{4}(\.\d{3})?$")
 TACTIC_ID = re.compile(r"^AML\.TA\d{4}$")
 ATLAS_TAG_PREFIX = "atlas."
-TECHNIQUE_URL = "https://atlas.mitre.org/techniques/{}"
-TACTIC_URL = "https://atlas.mitre.org/tactics/{}"
+TECHNIQUE_URL = "https://atlas.mitre.org/techniques/{}/"  # trailing slash, as Elastic's rule schemas want
+TACTIC_URL = "https://atlas.mitre.org/tactics/{}/"
 ATTACK_TECHNIQUE_URL = "https://attack.mitre.org/techniques/{}/"
 ATTACK_TACTIC_URL = "https://attack.mitre.org/tactics/{}/"
 ATTACK_TECHNIQUE_TAG = re.compile(r"^attack\.(t\d{4}(\.\d{3})?)$")

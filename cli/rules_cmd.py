@@ -21,7 +21,7 @@ from cli.common import (
     console,
     print_json,
 )
-from mlsiem.errors import ConfigError, EngineError
+from mlsiem.errors import ConfigError
 
 app = typer.Typer(
     help="The Sigma rule pack (MITRE ATLAS): validate, convert, test on an engine, export for SIEMs.",
@@ -229,16 +229,22 @@ def export(
             report.update(folder=str(output), requests=len(requests), files=len(files))
         else:
             target = connect(url, engine, insecure)
-            try:
-                sent = send_requests(target, requests)
-            except EngineError as exc:
-                raise EngineError(
-                    f"{exc} (is the Security Analytics plugin installed?)", exc.status
-                ) from None
+            sent = send_requests(target, requests)
+            failed = [s for s in sent if s.outcome == "failed"]
             report.update(
                 engine=target.description,
-                requests=[{"title": s.request.title, "outcome": s.outcome} for s in sent],
+                requests=[
+                    {
+                        "title": s.request.title,
+                        "outcome": s.outcome,
+                        **({"error": s.error} if s.error else {}),
+                    }
+                    for s in sent
+                ],
+                failed=len(failed),
             )
+            if failed and len(failed) == len(sent):
+                report["hint"] = "every request failed: is the Security Analytics plugin installed?"
     else:
         from detections.sigma.docs_table import DOCS_FILE, update_docs
 
@@ -253,4 +259,7 @@ def export(
     else:
         console.print(", ".join(f"{k}: {v}" for k, v in report.items() if k != "requests"))
         for item in report.get("requests", []) if isinstance(report.get("requests"), list) else []:
-            console.print(f"  {item['outcome']:8} {item['title']}")
+            error = f": {item['error']}" if item.get("error") else ""
+            console.print(f"  {item['outcome']:8} {item['title']}{error}", markup=False, highlight=False)
+    if report.get("failed"):
+        raise typer.Exit(1)

@@ -30,7 +30,7 @@ from detections.sigma.export_opensearch import (
 from detections.sigma.pack import load_pack
 from mlsiem.adapter import Engine
 from mlsiem.config import ConnectionSettings
-from mlsiem.errors import ConfigError, EngineError
+from mlsiem.errors import ConfigError
 
 PACK = load_pack()
 runner = CliRunner()
@@ -199,8 +199,9 @@ def test_security_analytics_missing_plugin_is_a_clear_error() -> None:
                 }
             },
         )
-        with pytest.raises(EngineError, match="Security Analytics log types: the engine answered 400"):
-            send_requests(_engine(), security_analytics_requests(PACK))
+        sent = send_requests(_engine(), security_analytics_requests(PACK))
+    assert {s.outcome for s in sent} == {"failed"}
+    assert "Security Analytics log types: the engine answered 400" in str(sent[0].error)
 
 
 def test_security_analytics_refuses_elasticsearch() -> None:

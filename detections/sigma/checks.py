@@ -4,7 +4,8 @@ Ours: every rule has the metadata an analyst needs (id, title, description, auth
 positives, references); detection rules use the mlsiem log source; every rule carries at least one ATLAS
 tag and every ATLAS tag is in the local table; ATT&CK tags are well formed; values of enumerated fields
 are values the shipper writes; correlations refer to detection rules of one category; every rule has
-valid example events; every rule converts for the executor and for the exports.
+valid example events; every rule converts for the executor and for the exports; detection rules stay
+within what Security Analytics' parser reads (`sa_limits`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from detections.sigma.examples import (
     to_document,
 )
 from detections.sigma.pack import CATEGORIES, PRODUCT, Pack
+from detections.sigma.sa_limits import security_analytics_problems
 from mlsiem.ecs.models import EventOutcome, EventType, GuardrailAction, ModelType
 from mlsiem.errors import ConfigError
 
@@ -188,6 +190,19 @@ def _conversions(pack: Pack) -> list[Issue]:
     return issues
 
 
+def _security_analytics(pack: Pack) -> list[Issue]:
+    """Detection rules are exported to Security Analytics as they are: hold them to its parser."""
+    issues = []
+    for path, documents in pack.sources:
+        for document in documents:
+            if "detection" in document and "correlation" not in document:
+                name = str(document.get("name") or path.stem)
+                issues += [
+                    Issue(name, "security-analytics", p) for p in security_analytics_problems(document)
+                ]
+    return issues
+
+
 def check_pack(pack: Pack) -> list[Issue]:
     """Every issue of the pack; an empty list means it is ready to ship."""
     issues = sigma_validators(pack)
@@ -213,4 +228,4 @@ def check_pack(pack: Pack) -> list[Issue]:
         else:
             issues += _detection(pack, rule, name)
         issues += _examples(pack, rule, name)
-    return issues + _conversions(pack)
+    return issues + _security_analytics(pack) + _conversions(pack)

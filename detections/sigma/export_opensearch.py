@@ -12,7 +12,8 @@ Monitors (`POST _plugins/_alerting/monitors`, one JSON file per rule):
 Security Analytics (detection rules only; it has no Sigma correlations): a custom log type `mlsiem`,
 field aliases from the pack's Sigma field names to the ECS fields on the two data streams, and one
 custom rule per detection rule (Security Analytics takes Sigma YAML as it is). The requests are either
-sent through the engine adapter (existing rules, found by title, are updated) or written to a folder.
+sent through the engine adapter (existing rules, found by title, are updated; every request is sent and
+its outcome reported, a rejected one does not stop the rest) or written to a folder.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from detections.sigma.hits import LEVELS
 from detections.sigma.pack import Pack
 from detections.sigma.queries import index_pattern, lucene
 from mlsiem.adapter import Engine, EngineKind
-from mlsiem.errors import ConfigError
+from mlsiem.errors import ConfigError, EngineError
 
 INTERVAL_MINUTES = 5
 MONITOR_SEVERITY = {"critical": "1", "high": "2", "medium": "3", "low": "4"}
@@ -261,7 +262,8 @@ def write_requests(requests: list[ApiRequest], folder: Path) -> list[Path]:
 @dataclass
 class SentRequest:
     request: ApiRequest
-    outcome: str  # created | updated | exists
+    outcome: str  # created | updated | exists | failed
+    error: str | None = None  # why it failed, as the engine said
 
 
 def _existing_rule_id(engine: Engine, title: str) -> str | None:
@@ -280,35 +282,41 @@ def _existing_rule_id(engine: Engine, title: str) -> str | None:
 
 
 def send_requests(engine: Engine, requests: list[ApiRequest]) -> list[SentRequest]:
-    """Send the requests; an existing log type is kept and an existing rule (same title) updated."""
+    """Send every request and report each outcome: a rejected one (a rule the plugin's parser refuses)
+    does not stop the others. An existing log type is kept and an existing rule (same title) updated."""
     if engine.kind is not EngineKind.OPENSEARCH:
         raise ConfigError(
             f"Security Analytics is an OpenSearch plugin; {engine.description} is not OpenSearch"
         )
     sent = []
     for request in requests:
-        if request.path == f"{SA}/logtype":
-            existing = engine.request(
-                "POST",
-                f"{SA}/logtype/_search",
-                body={"query": {"match": {"name": LOG_TYPE}}},
-                what="search Security Analytics log types",
-                ignore=(404,),
-            )
-            if (existing or {}).get("hits", {}).get("total", {}).get("value", 0):
-                sent.append(SentRequest(request, "exists"))
-                continue
-        if request.rule_title:
-            rule_id = _existing_rule_id(engine, request.rule_title)
-            if rule_id:
-                params = {**request.params, "forced": "true"}
-                engine.request(
-                    "PUT", f"{SA}/rules/{rule_id}", body=request.body, params=params, what=request.title
-                )
-                sent.append(SentRequest(request, "updated"))
-                continue
-        engine.request(
-            request.method, request.path, body=request.body, params=request.params or None, what=request.title
-        )
-        sent.append(SentRequest(request, "created"))
+        try:
+            sent.append(SentRequest(request, _send(engine, request)))
+        except EngineError as exc:
+            sent.append(SentRequest(request, "failed", str(exc)))
     return sent
+
+
+def _send(engine: Engine, request: ApiRequest) -> str:
+    if request.path == f"{SA}/logtype":
+        existing = engine.request(
+            "POST",
+            f"{SA}/logtype/_search",
+            body={"query": {"match": {"name": LOG_TYPE}}},
+            what="search Security Analytics log types",
+            ignore=(404,),
+        )
+        if (existing or {}).get("hits", {}).get("total", {}).get("value", 0):
+            return "exists"
+    if request.rule_title:
+        rule_id = _existing_rule_id(engine, request.rule_title)
+        if rule_id:
+            params = {**request.params, "forced": "true"}
+            engine.request(
+                "PUT", f"{SA}/rules/{rule_id}", body=request.body, params=params, what=request.title
+            )
+            return "updated"
+    engine.request(
+        request.method, request.path, body=request.body, params=request.params or None, what=request.title
+    )
+    return "created"

@@ -238,7 +238,9 @@ INFERENCE_FIELDS: FieldTable = {
     "gen_ai.usage.input_tokens": INTEGER,
     "gen_ai.usage.output_tokens": INTEGER,
     "mlsiem.prediction.label": KEYWORD,
-    "mlsiem.prediction.score": DOUBLE,
+    # `.decimal`: the score as it was written ("0.4537"), for rule engines that compare only integers
+    # (OpenSearch Security Analytics): the decision-boundary rule matches it with a regular expression.
+    "mlsiem.prediction.score": replace(DOUBLE, fields={"decimal": FieldSpec("keyword", ignore_above=64)}),
     "mlsiem.prediction.value": DOUBLE,
     "mlsiem.ground_truth.label": KEYWORD,
     "mlsiem.ground_truth.value": DOUBLE,

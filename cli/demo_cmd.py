@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markdown import Markdown
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -28,6 +29,9 @@ def demo(
         bool, typer.Option("--keep", help="Leave the engine and the data up for exploring.")
     ] = False,
     namespace: Annotated[str, typer.Option("--namespace", help="Namespace of the demo's data.")] = "demo",
+    playbooks: Annotated[
+        bool, typer.Option("--playbooks", help="Show each alert's playbook (investigation guide).")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Generate telemetry with injected incidents, ship it, detect, and score the detections."""
@@ -58,7 +62,7 @@ def demo(
     if as_json:
         print_json(result.as_dict())
         return
-    _print(result, keep or not started_here, url)
+    _print(result, keep or not started_here, url, playbooks)
 
 
 def _with_progress(
@@ -76,14 +80,17 @@ def _with_progress(
         return run_demo(engine, work, hours, seed, namespace, start, update)
 
 
-def _print(result: DemoResult, kept: bool, url: str) -> None:
+def _print(result: DemoResult, kept: bool, url: str, playbooks: bool = False) -> None:
     card = result.scorecard
-    table = Table(title=f"alerts ({len(result.alerts)})", show_lines=False)
-    for column in ("time", "sev", "rule", "model / group", "reason"):
+    table = Table(title=f"alerts ({len(result.alerts)})", show_lines=playbooks)
+    for column in ("time", "sev", "rule", "model / group", "reason", *(["playbook"] if playbooks else [])):
         table.add_column(column, overflow="fold")
-    for alert in result.as_dict()["alerts"]:
+    for alert, document in zip(result.as_dict()["alerts"], result.alerts, strict=True):
         who = alert["model"] or (alert["group"] or "")[:40]
-        table.add_row(alert["time"][11:16], alert["severity"], alert["rule"], who, alert["reason"])
+        row = [alert["time"][11:16], alert["severity"], alert["rule"], who, alert["reason"]]
+        if playbooks:
+            row.append(Markdown(document.get("mlsiem", {}).get("alert", {}).get("playbook") or "(none)"))
+        table.add_row(*row)
     console.print(table)
     score = Table(title="scorecard: injected incidents")
     for column in ("incident", "category", "detected", "by", "time to detect"):

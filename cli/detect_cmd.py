@@ -24,8 +24,10 @@ from cli.common import (
 from detections import baselines
 from detections.config import DetectConfig, load_config, parse_duration
 from detections.job import DetectorJob, FindingSource, JobReport
+from detections.sigma.checks import extra_rule_problems
 from detections.sigma.executor import Executor
 from detections.sigma.findings import sigma_source
+from detections.sigma.pack import PACK_ROOT, Pack, load_pack
 from detections.window import Window
 from mlsiem.adapter import Engine
 from mlsiem.errors import ConfigError
@@ -144,6 +146,10 @@ def detect(
         str | None, typer.Option("--delay", help="Judge a window once it closed this long ago, e.g. 2m.")
     ] = None,
     no_sigma: Annotated[bool, typer.Option("--no-sigma", help="Do not run the Sigma rule pack.")] = False,
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option("--rules", help="A folder of your own Sigma rules and correlations; repeat for more."),
+    ] = None,
     url: UrlOption = None,
     engine: EngineOption = None,
     insecure: InsecureOption = False,
@@ -155,9 +161,17 @@ def detect(
     settings = load_config(
         config, window=window, namespace=namespace, delay=delay, sigma=False if no_sigma else None
     )
+    folders = [*settings.rules, *(rules or [])]
+    if folders and not settings.sigma:
+        raise ConfigError(
+            "--rules (or rules: in the config) needs the Sigma pack; drop --no-sigma / sigma: false"
+        )
+    pack = load_pack(PACK_ROOT, folders) if settings.sigma else None
+    if pack is not None and folders and (problems := extra_rule_problems(pack)):
+        raise ConfigError("your Sigma rules do not pass the pack's checks:\n  " + "\n  ".join(problems))
     target = connect(url, engine, insecure)
     run_setup(target, SetupConfig(namespace=settings.namespace))
-    job = DetectorJob(target, settings, extra_sources=_sigma_source(target, settings))
+    job = DetectorJob(target, settings, extra_sources=_sigma_source(target, settings, pack))
     if once:
         _print_report(job.run_once(_time(now, "--now")), as_json)
         return
@@ -167,8 +181,9 @@ def detect(
     job.run_forever(parse_duration(every or "5m"), lambda r: _print_report(r, as_json), stopping.is_set)
 
 
-def _sigma_source(target: Engine, settings: DetectConfig) -> dict[str, FindingSource]:
-    """The Sigma pack as an extra finding source of the job (its own checkpoint, same windows)."""
-    if not settings.sigma:
+def _sigma_source(target: Engine, settings: DetectConfig, pack: Pack | None) -> dict[str, FindingSource]:
+    """The Sigma pack (with the analyst's rules) as an extra finding source of the job (its own
+    checkpoint, same windows)."""
+    if pack is None:
         return {}
-    return {"sigma": sigma_source(Executor(target), settings.namespace, settings.suppression)}
+    return {"sigma": sigma_source(Executor(target, pack), settings.namespace, settings.suppression)}

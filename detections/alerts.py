@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from detections.playbooks import playbook
 from mlsiem.adapter import Engine
 from mlsiem.ecs.findings import (
     Alert,
@@ -89,6 +90,7 @@ class Finding:
     risk_score: float | None = None
     suppression: timedelta = timedelta(hours=1)
     tier: AlertTier | None = None  # statistical detectors: "watch" (certain, small) or "act"
+    playbook: str | None = None  # Markdown; default: the detector rule's playbook (detections/playbooks/)
 
     @property
     def group_key(self) -> str:
@@ -150,6 +152,7 @@ def alert_document(finding: Finding) -> dict[str, Any]:
                 group_key=finding.group_key,
                 first_seen=finding.first_seen or finding.window_start,
                 last_seen=finding.last_seen or finding.window_end,
+                playbook=finding.playbook or playbook(finding.rule.id),
             ),
             drift=finding.drift,
             evidence=finding.evidence,

@@ -72,6 +72,9 @@ class DetectConfig(BaseModel):
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     sigma: bool = True
     tuning: Tunings = Field(default_factory=Tunings)  # type: ignore[valid-type]
+    rules: list[Path] = Field(
+        default_factory=list, description="the analyst's Sigma rule folders, added to the pack"
+    )
     lock_ttl: timedelta = timedelta(minutes=10)
 
     @field_validator("window", "bucket", "suppression", "lock_ttl", mode="before")

@@ -188,6 +188,7 @@ def alerts() -> Iterator[Alert]:
                             "status": "open" if hour < 12 else "closed",
                             "occurrences": 1 + hour % 4,
                             "group_key": f"{model}/{user}",
+                            "playbook": f"# {name}\n\n**What it means.** ...\n",
                         },
                         "model": {"name": model},
                         "evidence": {"query": f'mlsiem.model.name:"{model}"', "event_count": 12},

@@ -287,7 +287,7 @@ def test_rules_sharing_an_id_or_without_one_are_refused_with_both_files_named(pa
     with pytest.raises(ConfigError) as caught:
         load_pack(pack_copy)
     message = str(caught.value)
-    assert f"llm_jailbreak_persona.yml: id {twin} is also the id of a rule in" in message
+    assert f"llm_jailbreak_persona.yml: id {twin} is already the id of the rule in" in message
     assert "llm_expensive_request.yml" in message
     assert "llm_refusal_completion.yml: the rule has no id" in message
 

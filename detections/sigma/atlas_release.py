@@ -19,11 +19,10 @@ from typing import Any
 import yaml
 
 from detections.sigma.atlas import technique_id_from_tag
+from detections.sigma.pack import PACK_ROOT
 from mlsiem.errors import ConfigError
-from mlsiem.paths import PROJECT_ROOT
 from mlsiem.yamlfile import read_yaml
 
-PACK_ROOT = PROJECT_ROOT / "sigma_rules"
 VENDORED_DIR = PACK_ROOT / "mitre"
 ATTRIBUTION = (
     "MITRE ATLAS data release {version} (dist/ATLAS.yaml of the mitre-atlas/atlas-data repository),\n"

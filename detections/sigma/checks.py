@@ -4,8 +4,8 @@ Ours: every rule has the metadata an analyst needs (id, title, description, auth
 positives, references); detection rules use the mlsiem log source; every rule carries at least one ATLAS
 tag and every ATLAS tag is in the local table; ATT&CK tags are well formed; values of enumerated fields
 are values the shipper writes; correlations refer to detection rules of one category; every rule has
-valid example events; every rule converts for the executor and for the exports; detection rules stay
-within what Security Analytics' parser reads (`sa_limits`).
+valid example events and a playbook (`playbooks/<rule name>.md`); every rule converts for the executor
+and for the exports; detection rules stay within what Security Analytics' parser reads (`sa_limits`).
 """
 
 from __future__ import annotations
@@ -182,7 +182,17 @@ def _conversions(pack: Pack) -> list[Issue]:
     issues = []
     names = {str(r.id): r.name or str(r.id) for r in pack.rules}
     for target in ("opensearch_lucene", "lucene", "esql"):
-        conversion = convert_pack(pack, target)
+        try:
+            conversion = convert_pack(pack, target)
+        except ConfigError:
+            # A correlation over a rule that does not convert stops the whole conversion: convert the
+            # detection rules alone to name the broken ones, and the correlations that refer to them.
+            conversion = convert_pack(pack, target, rule_ids={str(r.id) for r in pack.detections})
+            for corr in pack.correlations:
+                bad = [r.rule.name for r in corr.rules or [] if str(r.rule.id) in conversion.errors]
+                if bad:
+                    message = f"{target}: refers to {', '.join(map(str, bad))}, which does not convert"
+                    issues.append(Issue(corr.name or str(corr.id), "convert", message))
         for rid, error in conversion.errors.items():
             if target != "esql" and isinstance(pack.rule(rid), SigmaCorrelationRule):
                 continue  # the Lucene backends cannot express correlations; the executor evaluates them
@@ -227,5 +237,22 @@ def check_pack(pack: Pack) -> list[Issue]:
             issues += _correlation(pack, rule, name)
         else:
             issues += _detection(pack, rule, name)
-        issues += _examples(pack, rule, name)
+        # An analyst's own rules (`--rules DIR`) may come without examples or a playbook.
+        own = pack.extra_root(rule) is not None
+        if not own or pack.examples_path(rule).exists():
+            issues += _examples(pack, rule, name)
+        if pack.playbook(rule) is None and not own:
+            where = pack.playbook_path(rule)
+            issues.append(Issue(name, "playbook", f"no investigation guide: write {where}"))
     return issues + _security_analytics(pack) + _conversions(pack)
+
+
+def extra_rule_problems(pack: Pack) -> list[str]:
+    """The issues of a pack with an analyst's rule folders, each naming the rule's file; the detector job
+    refuses to start on any."""
+    files = {r.name or str(r.id): r.source.path for r in pack.rules if r.source is not None}
+    try:
+        issues = check_pack(pack)
+    except ConfigError as exc:  # a rule the checks cannot even look at (e.g. an unknown category)
+        return [str(exc)]
+    return [f"{files.get(i.rule, i.rule)}: [{i.check}] {i.message}" for i in issues]

@@ -239,7 +239,7 @@ def evaluate_correlation(
     groups = _first_pass(engine, plan, read_from, end) if plan.prefilter_applies else None
     if groups == []:
         return []
-    info = RuleInfo.of(rule, pack.atlas)
+    info = RuleInfo.of(rule, pack.atlas, pack.playbook(rule))
     measure = plan.measure()
     hits: list[Hit] = []
     batches: list[list[tuple[Any, ...]] | None] = (

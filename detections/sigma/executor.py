@@ -85,7 +85,7 @@ class Executor:
                 }
             },
         }
-        info = RuleInfo.of(rule, self.pack.atlas)
+        info = RuleInfo.of(rule, self.pack.atlas, self.pack.playbook(rule))
         hits = []
         for bucket in composite_pages(self.engine.search, index, body, "groups"):
             group = {f: bucket["key"].get(f"g{i}") for i, f in enumerate(fields)}

@@ -6,6 +6,8 @@ pack's pipeline) and the data stream pattern of their category. Correlation rule
 windows, whereas the detector job slides its windows. The ATLAS (and ATT&CK) mapping goes into `threat`
 from the local table, so nothing downloads MITRE data. Building-block rules are exported with
 `building_block_type: default`, which Kibana hides from the default alert views, as the detector job does.
+Each rule's playbook (`sigma_rules/playbooks/`) becomes its `note`, the investigation guide Kibana shows
+on the rule and in the alert details.
 
 Rules are exported disabled: an analyst reviews and enables them after the import.
 
@@ -50,9 +52,11 @@ def _common(pack: Pack, rule: SigmaRule | SigmaCorrelationRule) -> dict[str, Any
         "interval": f"{INTERVAL_MINUTES}m",
         "max_signals": 100,
         "version": 1,
-        "note": (
-            f"mlsiem rule `{rule.name}` (Sigma id {rule.id}); ATLAS release {pack.atlas.release}. "
-            "The rule's evidence query is its own query limited to the alert's group and time."
+        "note": (pack.playbook(rule) or "")
+        + (
+            f"\n---\nmlsiem rule `{rule.name}` (Sigma id {rule.id}); ATLAS release {pack.atlas.release}. "
+            "The detector job's alerts carry an evidence query: the rule's own query limited to the alert's "
+            "group and time.\n"
         ),
     }
 

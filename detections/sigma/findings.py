@@ -55,6 +55,7 @@ def hit_finding(hit: Hit, suppression: timedelta) -> Finding:
         first_seen=hit.first_seen,
         last_seen=hit.last_seen,
         suppression=suppression,
+        playbook=info.playbook,
         evidence=Evidence(
             query=hit.evidence_query,
             event_count=hit.event_count,

@@ -43,9 +43,12 @@ class RuleInfo:
     techniques: tuple[AtlasRef, ...]
     tactics: tuple[AtlasRef, ...]
     correlation_type: str | None = None
+    playbook: str | None = None  # the rule's investigation guide (Markdown)
 
     @classmethod
-    def of(cls, rule: SigmaRule | SigmaCorrelationRule, atlas: Atlas) -> RuleInfo:
+    def of(
+        cls, rule: SigmaRule | SigmaCorrelationRule, atlas: Atlas, playbook: str | None = None
+    ) -> RuleInfo:
         tags = tuple(str(t) for t in rule.tags)
         techniques, tactics = atlas.for_tags(list(tags))
         level = rule.level.name.lower() if rule.level else "medium"
@@ -64,6 +67,7 @@ class RuleInfo:
             techniques=tuple(techniques),
             tactics=tuple(tactics),
             correlation_type=rule.type.name.lower() if correlation else None,
+            playbook=playbook,
         )
 
 

@@ -6,6 +6,7 @@ Layout (only `*.yml` files are Sigma rules, so `sigma check` and `sigma convert`
     sigma_rules/correlations/*.yml         correlation rules over the detection rules
     sigma_rules/pipelines/mlsiem.yaml      processing pipeline (Sigma field names -> ECS, index)
     sigma_rules/tests/<rule name>.yaml     example events per rule
+    sigma_rules/playbooks/<rule name>.md   the rule's investigation guide (Markdown)
     sigma_rules/atlas.yaml                 the local MITRE ATLAS table
     sigma_rules/validation.yaml            `sigma check` validator configuration
     sigma_rules/pack.yaml                  how the detector job runs the pack (grouping of hits)
@@ -13,6 +14,7 @@ Layout (only `*.yml` files are Sigma rules, so `sigma check` and `sigma convert`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -67,6 +69,8 @@ class Pack:
     sources: RuleDocuments  # the rule files' parsed YAML: conversions build their own collection from it
     detections: list[SigmaRule] = field(default_factory=list)
     correlations: list[SigmaCorrelationRule] = field(default_factory=list)
+    # rule file -> the analyst's rule folder it came from (`--rules DIR`); the pack's own files are absent
+    extra_roots: dict[Path, Path] = field(default_factory=dict)
 
     @property
     def pipeline_path(self) -> Path:
@@ -86,9 +90,8 @@ class Pack:
     def category(self, rule: SigmaRule) -> Category:
         category = rule.logsource.category
         if category not in CATEGORIES:
-            raise ConfigError(
-                f"rule {rule.name or rule.id}: logsource category {category!r} is not one of {CATEGORIES}"
-            )
+            where = rule.source.path if rule.source is not None else f"rule {rule.name or rule.id}"
+            raise ConfigError(f"{where}: logsource category {category!r} is not one of {CATEGORIES}")
         return category  # type: ignore[return-value]
 
     def ecs_field(self, sigma_field: str) -> str:
@@ -116,8 +119,23 @@ class Pack:
             raise ConfigError(f"rule {rule.title!r} was not loaded from a file")
         return rule.source.path.stem
 
+    def extra_root(self, rule: SigmaRule | SigmaCorrelationRule) -> Path | None:
+        """The analyst's rule folder a rule came from, or None for the pack's own rules."""
+        return self.extra_roots.get(rule.source.path) if rule.source is not None else None
+
+    def _home(self, rule: SigmaRule | SigmaCorrelationRule) -> Path:
+        return self.extra_root(rule) or self.root
+
     def examples_path(self, rule: SigmaRule | SigmaCorrelationRule) -> Path:
-        return self.root / "tests" / f"{self.file_stem(rule)}.yaml"
+        return self._home(rule) / "tests" / f"{self.file_stem(rule)}.yaml"
+
+    def playbook_path(self, rule: SigmaRule | SigmaCorrelationRule) -> Path:
+        return self._home(rule) / "playbooks" / f"{self.file_stem(rule)}.md"
+
+    def playbook(self, rule: SigmaRule | SigmaCorrelationRule) -> str | None:
+        """The rule's investigation guide (Markdown), or None when it has none."""
+        path = self.playbook_path(rule)
+        return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
 def _field_map(pipeline: ProcessingPipeline, path: Path) -> dict[str, str]:
@@ -163,11 +181,21 @@ def rule_files(root: Path) -> list[Path]:
     return [p for folder in (root / "rules", root / "correlations") for p in sorted(folder.glob("**/*.yml"))]
 
 
-def read_rule_documents(root: Path) -> RuleDocuments:
-    """Every Sigma file of the pack read with `read_yaml` (size, encoding, alias bombs): its path and its
-    YAML documents, each of which must be a mapping (a rule)."""
+def extra_rule_files(folder: Path) -> list[Path]:
+    """An analyst's rule folder: every `*.yml` under it is a Sigma rule or correlation."""
+    if not folder.is_dir():
+        raise ConfigError(f"rule folder {folder} does not exist or is not a folder")
+    files = sorted(folder.glob("**/*.yml"))
+    if not files:
+        raise ConfigError(f"rule folder {folder} holds no Sigma rules (*.yml files)")
+    return files
+
+
+def read_rule_documents(root: Path, files: list[Path] | None = None) -> RuleDocuments:
+    """Every Sigma file of the pack (or the given files) read with `read_yaml` (size, encoding, alias
+    bombs): its path and its YAML documents, each of which must be a mapping (a rule)."""
     sources: RuleDocuments = []
-    for path in rule_files(root):
+    for path in rule_files(root) if files is None else files:
         documents = read_yaml(path, "Sigma rule file", max_bytes=MAX_FILE_BYTES, all_documents=True)
         if not all(isinstance(d, dict) for d in documents):
             raise ConfigError(f"Sigma rule file {path}: every YAML document must be a mapping (a rule)")
@@ -234,23 +262,34 @@ def build_collection(root: Path, sources: RuleDocuments) -> SigmaCollection:
 
 
 def _identity_problems(collection: SigmaCollection) -> list[str]:
-    """Rules without an id, or sharing one: the executor, the conversions and the alerts key rules by
-    id, so such a pack cannot run (`sigma check` only warns about it)."""
+    """Rules without an id, or sharing an id or a name: the executor, the conversions and the alerts key
+    rules by id, correlations refer to rules by name, so such a pack cannot run (`sigma check` only warns
+    about it). An analyst's rule that takes a pack rule's id or name is named with the pack's file."""
     problems = []
     seen: dict[str, object] = {}
+    names: dict[str, object] = {}
     for rule in collection.rules:
         if rule.id is None:
             problems.append(f"{rule.source}: the rule has no id (rules and their alerts are keyed by it)")
             continue
         rid = str(rule.id)
         if rid in seen:
-            problems.append(f"{rule.source}: id {rid} is also the id of a rule in {seen[rid]}")
-        seen[rid] = rule.source
+            problems.append(
+                f"{rule.source}: id {rid} is already the id of the rule in {seen[rid]}; "
+                "give the rule an id of its own"
+            )
+        seen.setdefault(rid, rule.source)
+        if rule.name and rule.name in names:
+            problems.append(
+                f"{rule.source}: name {rule.name} is already the name of the rule in {names[rule.name]}"
+            )
+        names.setdefault(rule.name or rid, rule.source)
     return problems
 
 
-def load_pack(root: Path = PACK_ROOT) -> Pack:
-    """Parse the pack; any parse error names the file and the problem."""
+def load_pack(root: Path = PACK_ROOT, extra: Sequence[Path] = ()) -> Pack:
+    """Parse the pack, plus the analyst's rule folders in `extra` (their rules and correlations join the
+    pack's, and may refer to its rules); any parse error names the file and the problem."""
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"rule pack {root} does not exist or is not a folder")
@@ -262,6 +301,13 @@ def load_pack(root: Path = PACK_ROOT) -> Pack:
     atlas = Atlas.load(root / "atlas.yaml")
     pipeline = load_pipeline(root / PIPELINE_FILE)
     sources = read_rule_documents(root)
+    extra_roots: dict[Path, Path] = {}
+    for folder in map(Path, extra):
+        files = extra_rule_files(folder)
+        extra_roots.update(dict.fromkeys(files, folder))
+        sources += read_rule_documents(folder, files)
+    # detection rules before correlations: converting a correlation needs its rules converted first
+    sources.sort(key=lambda source: any("correlation" in document for document in source[1]))
     collection = build_collection(root, sources)
     problems = [f"{rule.source}: {error}" for rule in collection.rules for error in rule.errors]
     problems += [f"{getattr(error, 'source', None) or root}: {error}" for error in collection.errors]
@@ -269,7 +315,7 @@ def load_pack(root: Path = PACK_ROOT) -> Pack:
     if problems:
         raise ConfigError("rule pack does not parse:\n  " + "\n  ".join(problems))
     field_map = _field_map(pipeline, root / PIPELINE_FILE)
-    pack = Pack(root, config, atlas, pipeline, collection, field_map, sources)
+    pack = Pack(root, config, atlas, pipeline, collection, field_map, sources, extra_roots=extra_roots)
     for rule in collection.rules:
         if isinstance(rule, SigmaCorrelationRule):
             pack.correlations.append(rule)

@@ -321,6 +321,8 @@ ALERT_FIELDS: FieldTable = {
     "mlsiem.alert.occurrences": LONG,
     "mlsiem.alert.first_seen": DATE,
     "mlsiem.alert.last_seen": DATE,
+    # Markdown for people to read, never to search or aggregate: kept in _source only.
+    "mlsiem.alert.playbook": FieldSpec("text", index=False),
     "mlsiem.drift.top_features": KEYWORD,
     "mlsiem.evidence.query": FieldSpec("keyword", ignore_above=8191),
     "mlsiem.evidence.event_count": LONG,

@@ -94,6 +94,7 @@ class AlertInfo(EcsModel):
     occurrences: int = 1
     first_seen: UtcDatetime | None = None
     last_seen: UtcDatetime | None = None
+    playbook: str | None = None  # the rule's investigation guide (Markdown), for the analyst's next steps
 
 
 class DriftStats(EcsModel):

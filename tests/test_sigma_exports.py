@@ -28,6 +28,7 @@ from detections.sigma.export_opensearch import (
     write_requests,
 )
 from detections.sigma.pack import load_pack
+from detections.sigma.promotion import PROMOTION_RULE_ID
 from mlsiem.adapter import Engine
 from mlsiem.config import ConnectionSettings
 from mlsiem.errors import ConfigError
@@ -42,9 +43,10 @@ KIBANA_KEYS = {
 
 def test_kibana_ndjson_is_one_importable_rule_per_line() -> None:
     lines = kibana_ndjson(PACK).splitlines()
-    assert len(lines) == len(PACK.rules)
+    assert len(lines) == len(PACK.rules) + 1  # and the promotion rule, last
     rules = [json.loads(line) for line in lines]
     assert len({r["rule_id"] for r in rules}) == len(rules)
+    assert rules.pop()["rule_id"] == PROMOTION_RULE_ID
     for rule in rules:
         assert rule.keys() >= KIBANA_KEYS, KIBANA_KEYS - rule.keys()
         assert rule["severity"] in ("low", "medium", "high", "critical")
@@ -55,6 +57,18 @@ def test_kibana_ndjson_is_one_importable_rule_per_line() -> None:
             assert threat["tactic"].keys() == {"id", "name", "reference"}
             for technique in threat["technique"]:
                 assert technique["id"] and technique["name"] and technique["reference"].startswith("https://")
+            if threat["framework"] == "MITRE ATLAS":  # Elastic's rule schemas want the trailing slash
+                assert re.fullmatch(
+                    r"https://atlas\.mitre\.org/tactics/AML\.TA\d{4}/", threat["tactic"]["reference"]
+                )
+                for technique in threat["technique"]:
+                    assert re.fullmatch(
+                        r"https://atlas\.mitre\.org/techniques/AML\.T\d{4}/", technique["reference"]
+                    )
+                    for sub in technique["subtechnique"]:
+                        assert re.fullmatch(
+                            r"https://atlas\.mitre\.org/techniques/AML\.T\d{4}\.\d{3}/", sub["reference"]
+                        )
         if rule["type"] == "query":
             assert rule["language"] == "lucene"
             assert rule["index"] in (["logs-mlsiem.inference-*"], ["logs-mlsiem.pipeline-*"])
@@ -71,7 +85,7 @@ def test_kibana_ndjson_is_one_importable_rule_per_line() -> None:
 
 def test_monitors_have_the_alerting_shape() -> None:
     exported = monitors(PACK)
-    assert set(exported) == {r.name for r in PACK.rules}
+    assert set(exported) == {r.name for r in PACK.rules} | {"mlsiem_alerts"}
     query = exported["llm_prompt_injection_direct"]
     assert query["monitor_type"] == "query_level_monitor" and query["enabled"] is False
     assert query["schedule"] == {"period": {"interval": 5, "unit": "MINUTES"}}
@@ -239,10 +253,10 @@ def test_cli_exports(tmp_path: Path) -> None:
     ndjson = tmp_path / "rules.ndjson"
     result = runner.invoke(app, ["rules", "export", "-t", "kibana", "-o", str(ndjson), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["rules"] == len(PACK.rules) == len(ndjson.read_text().splitlines())
+    assert json.loads(result.output)["rules"] == len(PACK.rules) + 1 == len(ndjson.read_text().splitlines())
     result = runner.invoke(app, ["rules", "export", "-t", "opensearch-monitors", "-o", str(tmp_path / "m")])
     assert result.exit_code == 0, result.output
-    assert len(list((tmp_path / "m").glob("*.json"))) == len(PACK.rules)
+    assert len(list((tmp_path / "m").glob("*.json"))) == len(PACK.rules) + 1
     result = runner.invoke(
         app, ["rules", "export", "-t", "opensearch-security-analytics", "-o", str(tmp_path / "sa")]
     )

@@ -371,6 +371,6 @@ def test_validation_conversion_and_exports_need_no_network(pack, monkeypatch: py
     from detections.sigma.export_opensearch import monitors, security_analytics_requests
 
     assert check_pack(pack) == []
-    assert len(kibana_rules(pack)) == len(pack.rules)
-    assert len(monitors(pack)) == len(pack.rules)
+    assert len(kibana_rules(pack)) == len(pack.rules) + 1  # and the promotion rule
+    assert len(monitors(pack)) == len(pack.rules) + 1  # and the promotion monitor
     assert security_analytics_requests(pack)

@@ -9,6 +9,9 @@ from the local table, so nothing downloads MITRE data. Building-block rules are 
 Each rule's playbook (`sigma_rules/playbooks/`) becomes its `note`, the investigation guide Kibana shows
 on the rule and in the alert details.
 
+The export ends with the promotion rule (`promotion.py`): every alert of the detector job in
+`mlsiem-alerts-*` becomes an Elastic Security alert.
+
 Rules are exported disabled: an analyst reviews and enables them after the import.
 
     curl -X POST "$KIBANA/api/detection_engine/rules/_import?overwrite=true" \\
@@ -26,6 +29,7 @@ from sigma.rule import SigmaRule
 from detections.sigma.convert import convert_pack
 from detections.sigma.hits import LEVELS
 from detections.sigma.pack import Pack
+from detections.sigma.promotion import kibana_promotion_rule
 from detections.sigma.queries import index_pattern
 from mlsiem.ecs.findings import SEVERITY_SCORES
 from mlsiem.errors import ConfigError
@@ -95,6 +99,7 @@ def kibana_rules(pack: Pack) -> list[dict[str, Any]]:
                 "from": f"now-{look_back}m",
             }
         )
+    out.append(kibana_promotion_rule())  # the detector job's own alerts into Elastic Security's queue
     return out
 
 

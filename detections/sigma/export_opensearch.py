@@ -9,6 +9,9 @@ Monitors (`POST _plugins/_alerting/monitors`, one JSON file per rule):
   per group and a bucket-level trigger holding the condition. Run every 5 minutes, each run looks back
   one timespan, so the window slides in 5-minute steps.
 
+Plus one document-level monitor over `mlsiem-alerts-*` (`promotion.py`) that notifies on every alert
+of the detector job.
+
 Security Analytics (detection rules only; it has no Sigma correlations): a custom log type `mlsiem`,
 field aliases from the pack's Sigma field names to the ECS fields on the two data streams, and one
 custom rule per detection rule (Security Analytics takes Sigma YAML as it is). The requests are either
@@ -31,6 +34,7 @@ from detections.sigma.convert import QueryBook
 from detections.sigma.correlate import CorrelationPlan
 from detections.sigma.hits import LEVELS
 from detections.sigma.pack import Pack
+from detections.sigma.promotion import opensearch_promotion_monitor
 from detections.sigma.queries import index_pattern, lucene
 from mlsiem.adapter import Engine, EngineKind
 from mlsiem.errors import ConfigError, EngineError
@@ -40,6 +44,7 @@ MONITOR_SEVERITY = {"critical": "1", "high": "2", "medium": "3", "low": "4"}
 PAINLESS_OPS = {"gte": ">=", "gt": ">", "lte": "<=", "lt": "<", "eq": "==", "neq": "!="}
 LOG_TYPE = "mlsiem"
 SA = "/_plugins/_security_analytics"
+PROMOTION_MONITOR = "mlsiem_alerts"  # file name of the monitor over the detector job's alerts
 
 
 def _range(look_back_seconds: int) -> dict[str, Any]:
@@ -153,6 +158,7 @@ def monitors(pack: Pack) -> dict[str, dict[str, Any]]:
         out[rule.name or str(rule.id)] = detection_monitor(pack, book, rule)
     for corr in pack.correlations:
         out[corr.name or str(corr.id)] = correlation_monitor(pack, book, corr)
+    out[PROMOTION_MONITOR] = opensearch_promotion_monitor()  # the detector job's own alerts
     return out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from detections.alerts import AlertWriter, Finding
-from detections.model_checks import RULES
+from detections.detectors import all_rules
 from detections.sigma.export_kibana import kibana_rules
 from detections.sigma.export_opensearch import monitors
 from detections.sigma.pack import load_pack
@@ -30,7 +30,9 @@ SIGMA_RULE = Rule(id="3f1c0b2e-0000-4000-8000-000000000001", name="LLM Jailbreak
 
 
 def _findings() -> list[Finding]:
-    rules = [RULES["feature_drift"], RULES["latency_p95"], RULES["performance"], SIGMA_RULE]
+    by_id = {rule.id: rule for rule in all_rules()}
+    rules = [by_id["mlsiem-drift-feature"], by_id["mlsiem-ops-latency"], by_id["mlsiem-performance-drop"]]
+    rules.append(SIGMA_RULE)
     out = []
     for i, (rule, severity) in enumerate(zip(rules, SEVERITY_SCORES, strict=True)):
         out.append(

@@ -97,7 +97,7 @@ class Evidently:
         for metric in result["metrics"]:
             config = metric.get("config", {})
             column = config.get("column")
-            if column in ("x", "c") and "ValueDrift" in str(metric.get("metric_id", "")):
+            if column in ("x", "c") and "ValueDrift" in str(config.get("type", "")):
                 threshold = config.get("threshold")
                 value = metric["value"]
                 method = str(config.get("method", ""))

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cli.common import JsonOption, print_json
@@ -135,7 +136,42 @@ def _print_report(comparison: FileComparison) -> None:
 
 
 def _print_quality(comparison: FileComparison) -> None:
-    """The data-quality table (missing values, range, stuck features, new categories)."""
+    """The data-quality table (missing values, range, stuck features, new categories): failed checks only."""
+    failed = [r for r in comparison.quality if r.failed]
+    if not failed:
+        console.print(f"data quality: {len(comparison.quality)} checks, none failed", markup=False)
+        return
+    table = Table(title="data quality", title_justify="left")
+    for name, justify in (
+        ("feature", "left"),
+        ("check", "left"),
+        ("reference", "right"),
+        ("current", "right"),
+        ("p adj", "right"),
+        ("tier", "left"),
+        ("severity", "left"),
+        ("reason", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in failed:
+        style = SEVERITY_STYLE[r.severity]
+        table.add_row(
+            r.feature,
+            r.check,
+            _cell(r.reference_value),
+            _cell(r.current_value),
+            _number(r.p_value, 2),
+            r.tier or "-",
+            f"[{style}]{r.severity}[/]",
+            escape(r.reason),
+        )
+    console.print(table)
+
+
+def _cell(value: float | str | None) -> str:
+    if value is None:
+        return "-"
+    return escape(str(value)) if isinstance(value, str) else _number(value)
 
 
 def _print_performance(comparison: FileComparison) -> None:

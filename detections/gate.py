@@ -8,6 +8,7 @@ turns a report into pass or fail with the reasons.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -17,9 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from detections.datafiles import DataColumns, DataFileError, harmonize, read_columns
 from detections.performance_check import PerformanceComparison, PerformanceConfig, compare_performance
-from detections.statistics import DecisionRule, DriftReport, build_profile, compare
+from detections.statistics import DecisionRule, DriftReport, ReferenceProfile, build_profile, compare
 from detections.statistics.compare import SEVERITY_ORDER
 from detections.statistics.decision import DEFAULT_ALPHA
+from detections.statistics.quality import QualityResult, QualityRule, window_counts
+from detections.statistics.quality import judge as judge_quality
 from mlsiem.errors import ConfigError
 
 
@@ -72,6 +75,9 @@ class GateConfig(BaseModel):
     thresholds: dict[Literal["psi", "js", "ks", "wasserstein"], float] = Field(default_factory=dict)
     feature_thresholds: dict[str, float] = Field(default_factory=dict)
     watch: bool = Field(True, description="call certain but small changes too (the watch tier, low)")
+    valid_ranges: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="per numeric feature, [low, high]: values outside are invalid"
+    )
     fail_on: FailOn = Field(default_factory=FailOn)
     performance: PerformanceConfig | None = None  # label/prediction(/score) columns: the performance check
     multivariate: MultivariateSelection = Field(default_factory=MultivariateSelection)
@@ -82,6 +88,18 @@ class GateConfig(BaseModel):
             if not value > 0:
                 raise ValueError(f"threshold for {name!r} must be > 0, got {value}")
         return self
+
+    @model_validator(mode="after")
+    def _ordered_ranges(self) -> GateConfig:
+        for name, (low, high) in self.valid_ranges.items():
+            if not (math.isfinite(low) and math.isfinite(high) and low < high):
+                raise ValueError(
+                    f"valid range of {name!r} must be finite with low < high, got [{low}, {high}]"
+                )
+        return self
+
+    def quality_rule(self) -> QualityRule:
+        return QualityRule(alpha=self.alpha)
 
     def rule(self) -> DecisionRule:
         practical = {**DecisionRule().practical, **self.thresholds}
@@ -167,8 +185,8 @@ class FileComparison:
 
 
 def _quality_dict(quality: list[Any]) -> list[dict[str, Any]]:
-    """The data-quality results as JSON."""
-    return []
+    """The data-quality results as JSON (every check run, failed or not)."""
+    return [result.to_dict() for result in quality]
 
 
 def _performance_dict(performance: PerformanceComparison | None) -> dict[str, Any] | None:
@@ -226,6 +244,7 @@ def compare_files(
         if config.performance
         else None
     )
+    quality = _quality(profile, {n: current.columns[n] for n in names}, config)
     return FileComparison(
         report=report,
         reference=reference.path,
@@ -234,6 +253,24 @@ def compare_files(
         only_in_current=[n for n in current.columns if n not in reference.columns and n not in excluded],
         notes={**skipped, **{n: v for n, v in notes.items() if n not in names}},
         performance=performance,
+        quality=quality,
+    )
+
+
+def _quality(profile: ReferenceProfile, current: dict[str, Any], config: GateConfig) -> list[QualityResult]:
+    """The data-quality checks of the compared features (valid ranges must name numeric ones)."""
+    for name in config.valid_ranges:
+        if name not in profile.features:
+            raise DataFileError(f"valid_ranges: {name!r} is not a compared feature")
+        if profile.features[name].kind != "numeric":
+            raise DataFileError(f"valid_ranges: {name!r} is not numeric in the reference")
+    ranges = {n: (float(low), float(high)) for n, (low, high) in config.valid_ranges.items()}
+    windows = {
+        name: window_counts(profile.features[name], values, ranges.get(name))
+        for name, values in current.items()
+    }
+    return judge_quality(
+        profile.features, windows, config.quality_rule(), valid_ranges=ranges, samples=profile.samples
     )
 
 
@@ -291,7 +328,17 @@ def evaluate(comparison: FileComparison, config: GateConfig) -> GateVerdict:
 
 def _quality_reasons(comparison: FileComparison, config: GateConfig) -> list[str]:
     """One reason per failed data-quality check that counts against the gate."""
-    return []
+    allowed = set(config.allowed_to_drift)
+    floor = SEVERITY_ORDER.index(config.fail_on.min_severity)
+    reasons = []
+    for result in comparison.quality:
+        if result.failed and result.feature not in allowed and SEVERITY_ORDER.index(result.severity) >= floor:
+            p = result.p_value
+            shown = "< 1e-12" if p < 1e-12 else f"{p:.2g}"
+            reasons.append(
+                f"data quality ({result.check}, {result.tier}): {result.reason} (adjusted p {shown})"
+            )
+    return reasons
 
 
 def _performance_reasons(comparison: FileComparison, config: GateConfig) -> list[str]:

@@ -25,6 +25,7 @@ from detections.statistics.columns import CategoryCounts, NumericCounts
 from detections.statistics.operational import SERIES
 from detections.statistics.performance import ErrorStats
 from detections.statistics.profile import ReferenceProfile
+from detections.statistics.quality import WindowCounts, counts_of_categories
 from detections.window import Window
 from mlsiem.timefmt import iso
 
@@ -252,3 +253,57 @@ def _error_stats(stats: dict[str, Any]) -> ErrorStats | None:
     if not stats["count"]:
         return None
     return ErrorStats(float(stats["avg"]), float(stats["std_deviation"] or 0.0), int(stats["count"]))
+
+
+# -- data quality ------------------------------------------------------------------------------------
+
+
+def quality_request(
+    window: Window, profile: ReferenceProfile, features: list[str], bounds: dict[str, tuple[float, float]]
+) -> dict[str, Any]:
+    """Per feature: missing count; numeric `stats` (count, min, max) and the values strictly outside its
+    bounds (a `range` bucket below `low` and one from the next double above `high`: `from` is inclusive);
+    categorical `terms`. `bounds` holds each numeric feature's (low, high)."""
+    aggs: dict[str, Any] = {}
+    for i, name in enumerate(features):
+        field = field_of(name)
+        aggs[f"m{i}"] = {"missing": {"field": field}}
+        if profile.features[name].kind == "numeric":
+            aggs[f"s{i}"] = {"stats": {"field": field}}
+            if name in bounds:
+                low, high = bounds[name]
+                above = float(np.nextafter(high, math.inf))
+                ranges = [{"to": low}, {"from": above}]
+                aggs[f"r{i}"] = {"range": {"field": field, "ranges": ranges, "keyed": False}}
+        else:
+            aggs[f"t{i}"] = {"terms": {"field": field, "size": MAX_TERMS}}
+    return {"size": 0, "track_total_hits": True, "query": window.query(), "aggs": aggs}
+
+
+def parse_quality(
+    response: dict[str, Any],
+    profile: ReferenceProfile,
+    features: list[str],
+    bounds: dict[str, tuple[float, float]],
+) -> dict[str, WindowCounts]:
+    """The window summaries of `statistics.quality`, the same numbers `window_counts` gets from raw values."""
+    aggs = response.get("aggregations", {})
+    windows: dict[str, WindowCounts] = {}
+    for i, name in enumerate(features):
+        missing = int(aggs[f"m{i}"]["doc_count"])
+        if profile.features[name].kind == "numeric":
+            stats = aggs[f"s{i}"]
+            below = above = 0
+            if f"r{i}" in aggs:
+                below, above = (int(b["doc_count"]) for b in aggs[f"r{i}"]["buckets"])
+            count = int(stats["count"])
+            minimum = float(stats["min"]) if count else None
+            maximum = float(stats["max"]) if count else None
+            windows[name] = WindowCounts(
+                "numeric", count, missing, bounds.get(name), below, above, minimum, maximum
+            )
+        else:
+            terms = {str(b["key"]): int(b["doc_count"]) for b in aggs[f"t{i}"]["buckets"]}
+            other = int(aggs[f"t{i}"].get("sum_other_doc_count", 0))
+            windows[name] = counts_of_categories(CategoryCounts(terms, missing), truncated=other)
+    return windows

@@ -24,6 +24,7 @@ from mlsiem.ecs.findings import (
     AlertTier,
     Evidence,
     MlsiemAlert,
+    Quality,
     Rule,
     SeverityLabel,
     Threat,
@@ -85,6 +86,7 @@ class Finding:
     threat: Threat | None = None
     drift: AlertDrift | None = None
     evidence: Evidence | None = None
+    quality: Quality | None = None
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     risk_score: float | None = None
@@ -156,6 +158,7 @@ def alert_document(finding: Finding) -> dict[str, Any]:
             ),
             drift=finding.drift,
             evidence=finding.evidence,
+            quality=finding.quality,
         ),
     )
     document = alert.to_document()

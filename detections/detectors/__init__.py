@@ -8,6 +8,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from detections.detectors.base import Detector, Judgement, ModelSetup, Tuning
+from detections.detectors.data_quality import DataQualityDetector
 from detections.detectors.feature_drift import FeatureDriftDetector
 from detections.detectors.multivariate import MultivariateDetector
 from detections.detectors.operational import OperationalDetector
@@ -23,6 +24,7 @@ DETECTORS: dict[str, type[Detector]] = {
         MultivariateDetector,
         OperationalDetector,
         PerformanceDetector,
+        DataQualityDetector,
     )
 }
 DETECTOR_NAMES: tuple[str, ...] = tuple(DETECTORS)

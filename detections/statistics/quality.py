@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 from scipy.special import gammaln
-from scipy.stats import binom, hypergeom, norm
+from scipy.stats import binom, gamma, hypergeom, norm
 
 from detections.statistics.categorical import OTHER
 from detections.statistics.columns import (
@@ -49,6 +49,14 @@ Range = tuple[float, float]
 
 # The confidence level of the Good-Turing upper bound: its error adds to the new-category test's.
 _UNSEEN_BOUND_ERROR = 1e-5
+# The mass outside n reference values' range is about Gamma(2)/(n+1); its 99th percentile (6.64/(n+1))
+# is what the reference's own size can explain: the practical floor counts only the share above it.
+_RANGE_EXPLAINED = float(gamma.isf(0.01, 2))
+
+
+def range_explained(reference_size: int) -> float:
+    """The share of values beyond a reference's range that its size explains (99% bound)."""
+    return _RANGE_EXPLAINED / (reference_size + 1)
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,7 @@ class QualityRule:
     alpha: float = 0.01
     missing_floor: float = 0.05  # a rise of 5 points of missing share is worth a look (watch)
     missing_act: float = 0.20  # 20 points is practically large (act)
-    range_floor: float = 0.02  # 2% of values beyond the range (above what the reference implies)
+    range_floor: float = 0.03  # 3% of values beyond the range, above what the reference's size explains
     range_act: float = 0.10
     new_category_floor: float = 0.02
     new_category_act: float = 0.10
@@ -110,6 +118,8 @@ class QualityResult:
     reference_size: int = 0
     current_size: int = 0
     raw_p_value: float = math.nan
+    effect: float = math.nan  # what the practical floor is compared with: the rise of the share
+    affected: int = 0  # current rows behind the verdict (missing, outside, stuck, in new categories)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -192,38 +202,42 @@ def reference_outside(profile: FeatureProfile, bounds: Range, sample: np.ndarray
 # -- the tests ------------------------------------------------------------------------------------------
 
 
-def fisher_increase(ref_hits: int, ref_total: int, cur_hits: int, cur_total: int) -> float:
-    """One-sided Fisher exact p-value that the current share of hits is higher than the reference's."""
-    if ref_total <= 0 or cur_total <= 0:
-        return math.nan
-    total, hits = ref_total + cur_total, ref_hits + cur_hits
-    return float(min(1.0, hypergeom.sf(cur_hits - 1, total, hits, cur_total)))
+def fisher_increase(ref_hits: Any, ref_total: Any, cur_hits: Any, cur_total: Any) -> Any:
+    """One-sided Fisher exact p-value that the current share of hits is higher than the reference's.
+
+    Takes numbers or arrays (element-wise); NaN where either side has no rows.
+    """
+    ref_hits, ref_total, cur_hits, cur_total = np.broadcast_arrays(
+        *(np.asarray(x, dtype=np.int64) for x in (ref_hits, ref_total, cur_hits, cur_total))
+    )
+    valid = (ref_total > 0) & (cur_total > 0)
+    p = hypergeom.sf(cur_hits - 1, ref_total + cur_total, ref_hits + cur_hits, np.maximum(cur_total, 1))
+    p = np.where(valid, np.minimum(1.0, p), math.nan)
+    return float(p) if p.ndim == 0 else p
 
 
 def _log_falling_ratio(m: int, total: int, j: np.ndarray) -> np.ndarray:
     """log([m]_j / [total]_j); -inf where j > m."""
     j = np.asarray(j, dtype=np.float64)
-    out = np.full(j.shape, -math.inf)
-    ok = j <= m
-    jj = j[ok]
-    out[ok] = gammaln(m + 1) - gammaln(m - jj + 1) - gammaln(total + 1) + gammaln(total - jj + 1)
-    return out
+    safe = np.minimum(j, m)
+    out = gammaln(m + 1) - gammaln(m - safe + 1) - gammaln(total + 1) + gammaln(total - safe + 1)
+    return np.where(j <= m, out, -math.inf)
 
 
-def beyond_range_p_value(reference_size: int, current_size: int, beyond: int) -> float:
+def beyond_range_p_value(reference_size: int, current_size: int, beyond: Any) -> Any:
     """P(k or more of m new values fall below the min or above the max of n reference values), exact.
 
     Under exchangeability (continuous values) `P(K >= k) = (k+1) F(k) - k F(k+1)`; ties only make values
-    beyond the range rarer, so the test is conservative on discrete data.
+    beyond the range rarer, so the test is conservative on discrete data. `beyond` may be an array.
     """
-    n, m, k = reference_size, current_size, beyond
+    n, m = reference_size, current_size
+    k = np.asarray(beyond, dtype=np.float64)
     if n < 1 or m < 1:
-        return math.nan
-    if k <= 0:
-        return 1.0
-    logs = _log_falling_ratio(m, n + m, np.array([k, k + 1]))
-    f_k, f_next = np.exp(logs)
-    return float(min(1.0, max(0.0, (k + 1) * f_k - k * f_next)))
+        return math.nan if k.ndim == 0 else np.full(k.shape, math.nan)
+    f_k = np.exp(_log_falling_ratio(m, n + m, k))
+    f_next = np.exp(_log_falling_ratio(m, n + m, k + 1))
+    p = np.where(k <= 0, 1.0, np.clip((k + 1) * f_k - k * f_next, 0.0, 1.0))
+    return float(p) if p.ndim == 0 else p
 
 
 def constant_p_value(class_counts: np.ndarray, current_size: int, stuck_class: int | None) -> float:
@@ -278,18 +292,22 @@ def unseen_mass_bound(categories: Mapping[str, int]) -> tuple[float, float]:
     if n <= 0:
         return math.nan, 1.0
     singles, doubles = float((counts == 1).sum()), float((counts == 2).sum())
+    return singles / n, float(unseen_bound(singles, doubles, n))
+
+
+def unseen_bound(singles: Any, doubles: Any, n: Any) -> Any:
+    """The upper bound of `unseen_mass_bound` from the counts of singletons and doubletons (arrays too)."""
+    singles, doubles, n = (np.asarray(x, dtype=np.float64) for x in (singles, doubles, n))
     z = float(norm.isf(_UNSEEN_BOUND_ERROR))
-    bound = (singles + 1.0) / n + z * math.sqrt(singles + 2.0 * doubles + 1.0) / n
-    return singles / n, min(1.0, bound)
+    return np.minimum(1.0, (singles + 1.0) / n + z * np.sqrt(singles + 2.0 * doubles + 1.0) / n)
 
 
-def new_category_p_value(bound: float, current_size: int, new_rows: int) -> float:
+def new_category_p_value(bound: Any, current_size: Any, new_rows: Any) -> Any:
     """Binomial tail of `new_rows` of m at the unseen mass's upper bound, plus the bound's own error."""
-    if current_size < 1:
-        return math.nan
-    if new_rows <= 0:
-        return 1.0
-    return float(min(1.0, binom.sf(new_rows - 1, current_size, bound) + _UNSEEN_BOUND_ERROR))
+    bound, m, k = (np.asarray(x, dtype=np.float64) for x in (bound, current_size, new_rows))
+    p = np.minimum(1.0, binom.sf(k - 1, np.maximum(m, 1), bound) + _UNSEEN_BOUND_ERROR)
+    p = np.where(m < 1, math.nan, np.where(k <= 0, 1.0, p))
+    return float(p) if p.ndim == 0 else p
 
 
 # -- the judgement --------------------------------------------------------------------------------------
@@ -326,6 +344,8 @@ def _missing(name: str, profile: FeatureProfile, window: WindowCounts) -> Qualit
         reference_size=ref_total,
         current_size=cur_total,
         raw_p_value=fisher_increase(profile.missing, ref_total, window.missing, cur_total),
+        affected=window.missing,
+        effect=cur_share - ref_share,
         reason=f"{name}: {_percent(cur_share)} missing, was {_percent(ref_share)}",
     )
 
@@ -344,9 +364,11 @@ def _out_of_range(
         ref_share = ref_out / profile.count
         p = fisher_increase(ref_out, profile.count, beyond, window.present)
         reason = f"{name}: {_percent(share)} outside the valid range {bounds}, was {_percent(ref_share)}"
+        effect = share - ref_share
     else:
         ref_share = 2.0 / (profile.count + 1)  # what the reference's own size implies
         p = beyond_range_p_value(profile.count, window.present, beyond)
+        effect = share - range_explained(profile.count)
         reason = (
             f"{name}: {_percent(share)} outside the reference range {bounds}, "
             f"expected about {_percent(ref_share)}"
@@ -361,6 +383,8 @@ def _out_of_range(
         current_size=window.present,
         raw_p_value=p,
         reason=reason,
+        affected=beyond,
+        effect=effect,
     )
 
 
@@ -394,6 +418,7 @@ def _constant(name: str, profile: FeatureProfile, window: WindowCounts) -> Quali
         reference_size=profile.count,
         current_size=m,
         raw_p_value=p,
+        affected=m,
         reason=f"{name}: stuck at one value ({_value(value)}) in {m} rows",
     )
 
@@ -417,6 +442,8 @@ def _new_category(name: str, profile: FeatureProfile, window: WindowCounts) -> Q
         reference_size=profile.count,
         current_size=window.present,
         raw_p_value=new_category_p_value(bound, window.present, new_rows),
+        affected=new_rows,
+        effect=share - estimate,
         reason=(
             f"{name}: {_percent(share)} in {len(new)} new categories ({top}), "
             f"expected about {_percent(estimate)}"
@@ -444,10 +471,9 @@ def _decide(results: list[QualityResult], rule: QualityRule) -> None:
                 result.failed, result.tier, result.severity = True, "act", "high"
                 continue
             floor, act = floors[check]
-            effect = float(result.current_value) - float(result.reference_value or 0.0)  # type: ignore[arg-type]
-            if effect >= floor:
+            if result.effect >= floor:
                 result.failed = True
-                result.tier, result.severity = _tiered(effect, act)
+                result.tier, result.severity = _tiered(result.effect, act)
 
 
 def schema_result(name: str, reference_kind: str, current_kind: str, size: int = 0) -> QualityResult:

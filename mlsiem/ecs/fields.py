@@ -327,6 +327,11 @@ ALERT_FIELDS: FieldTable = {
     "mlsiem.evidence.query": FieldSpec("keyword", ignore_above=8191),
     "mlsiem.evidence.event_count": LONG,
     "mlsiem.evidence.sample_event_ids": KEYWORD,
+    "mlsiem.quality.check": KEYWORD,
+    "mlsiem.quality.feature": KEYWORD,
+    "mlsiem.quality.reference_value": KEYWORD,
+    "mlsiem.quality.current_value": KEYWORD,
+    "mlsiem.quality.p_value": DOUBLE,
 }
 
 FIELD_TABLES: Final[Mapping[DocumentKind, FieldTable]] = MappingProxyType(

@@ -29,7 +29,7 @@ from mlsiem.ecs.models import (
 SeverityLabel = Literal["low", "medium", "high", "critical"]
 SeverityScore = Literal[21, 47, 73, 99]
 DriftSeverity = Literal["none", "low", "medium", "high", "critical"]
-RuleCategory = Literal["drift", "operational", "performance", "security", "pipeline"]
+RuleCategory = Literal["drift", "operational", "performance", "security", "pipeline", "data_quality"]
 AlertStatus = Literal["open", "acknowledged", "closed"]
 # "watch": statistically certain but small (investigate); "act": practically large.
 AlertTier = Literal["watch", "act"]
@@ -121,6 +121,16 @@ class DriftMeasurement(DriftStats):
     baseline_id: str | None = None  # the reference profile in `mlsiem-baselines`
 
 
+class Quality(EcsModel):
+    """A failed data-quality check of one feature: what it was in the reference and what it is now."""
+
+    check: Literal["missing", "out_of_range", "constant", "new_category", "schema"]
+    feature: str
+    reference_value: str | None = None  # shares as numbers in text, kinds and values as they are
+    current_value: str | None = None
+    p_value: float | None = None
+
+
 class Evidence(EcsModel):
     """How to find the source events: an analyst pivots from the alert with `query`."""
 
@@ -135,6 +145,7 @@ class MlsiemAlert(EcsModel):
     pipeline: PipelineRef | None = None
     drift: AlertDrift | None = None
     evidence: Evidence | None = None
+    quality: Quality | None = None
 
 
 class MlsiemDrift(EcsModel):

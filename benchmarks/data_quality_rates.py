@@ -5,7 +5,7 @@ production decision (`statistics.quality.judge`, default floors, alpha 0.01) on 
 sees. Unchanged data gives the false-call rate; broken data (a missing-value spike, corrupt values
 beyond the range, a new category, a stuck feature) the detection rate.
 
-    .venv/bin/python benchmarks/data_quality_rates.py --windows 2000
+    .venv/bin/python benchmarks/data_quality_rates.py --windows 1000
 """
 
 from __future__ import annotations

@@ -191,6 +191,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                 "event_count": 5,
                 "sample_event_ids": ["evt-1", "evt-3"],
             },
+            "quality": {
+                "check": "missing", "feature": "prompt_length", "reference_value": "0",
+                "current_value": "0.4", "p_value": 1e-20,
+            },
         },
     },
 }  # fmt: skip

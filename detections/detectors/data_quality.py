@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from detections.aggregations import field_of, parse_quality, quality_request
 from detections.detectors.base import Detector, Judgement, Tuning, rule
@@ -54,6 +54,11 @@ class DataQualityTuning(Tuning):
                     f"valid range of {name!r} must be finite with low < high, got [{low}, {high}]"
                 )
         return ranges
+
+    @model_validator(mode="after")
+    def _floors_below_act(self) -> DataQualityTuning:
+        self.rule(_DEFAULTS.alpha)  # QualityRule checks 0 <= floor <= act <= 1 per check
+        return self
 
     def rule(self, alpha: float) -> QualityRule:
         return QualityRule(

@@ -95,7 +95,7 @@ SPECS: tuple[Spec, ...] = (
             "A partner channel sends a younger, more indebted population: age, debt_to_income, loan_amount "
             "and loan_purpose shift together and employment_type gains the unseen category gig_platform."
         ),
-        related=("mlsiem-drift-prediction",),
+        related=("mlsiem-drift-prediction", "mlsiem-data-quality"),  # the unseen category
         details={
             "features": "age,debt_to_income,loan_amount,loan_purpose,employment_type",
             "new_category": "employment_type=gig_platform",

@@ -42,6 +42,7 @@ DETECTOR: Final[tuple[str, ...]] = (
     "mlsiem-ops-error-rate",
     "mlsiem-ops-request-rate",
     "mlsiem-ops-token-usage",
+    "mlsiem-data-quality",
 )
 
 

@@ -332,7 +332,13 @@ def _quality_reasons(comparison: FileComparison, config: GateConfig) -> list[str
     floor = SEVERITY_ORDER.index(config.fail_on.min_severity)
     reasons = []
     for result in comparison.quality:
-        if result.failed and result.feature not in allowed and SEVERITY_ORDER.index(result.severity) >= floor:
+        counts = result.tier == "act" or config.watch  # `watch: false` keeps the gate to act-tier findings
+        if (
+            result.failed
+            and counts
+            and result.feature not in allowed
+            and SEVERITY_ORDER.index(result.severity) >= floor
+        ):
             p = result.p_value
             shown = "< 1e-12" if p < 1e-12 else f"{p:.2g}"
             reasons.append(

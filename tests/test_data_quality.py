@@ -358,6 +358,7 @@ def test_gate_respects_allowed_features_min_severity_and_the_switch(tmp_path: Pa
     assert evaluate(comparison, GateConfig(fail_on={"data_quality": False})).passed
     assert evaluate(comparison, GateConfig(fail_on={"min_severity": "high"})).passed  # 40 points: medium
     assert not evaluate(comparison, GateConfig(fail_on={"min_severity": "medium"})).passed
+    assert not evaluate(comparison, GateConfig(watch=False)).passed  # 40 points is act, not watch
 
 
 def test_gate_valid_ranges_are_validated(tmp_path: Path) -> None:

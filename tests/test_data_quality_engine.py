@@ -204,6 +204,7 @@ def test_the_detector_job_raises_one_alert_with_the_reason(engine: Engine, shipp
     assert len(alerts) == 1, [a["event"]["reason"] for a in alerts]
     (alert,) = alerts
     assert alert["rule"]["id"] == "mlsiem-data-quality" and alert["rule"]["category"] == "data_quality"
+    assert alert["mlsiem"]["alert"]["tier"] == "act"
     assert alert["event"]["reason"] == f"{MODEL}: income: 40% missing, was 0%"
     assert alert["event"]["start"].startswith("2026-11-21T03:00")
     quality = alert["mlsiem"]["quality"]

@@ -166,7 +166,14 @@ class DataQualityDetector(Detector):
         )
         evidence = Evidence(query=evidence_query(window, worst, counts), event_count=worst.affected)
         judgement.findings.append(
-            self.finding(window, severity, f"{window.model}: {reason}", evidence=evidence, quality=quality)
+            self.finding(
+                window,
+                severity,
+                f"{window.model}: {reason}",
+                evidence=evidence,
+                quality=quality,
+                tier="act" if any(r.tier == "act" for r in failed) else "watch",
+            )
         )
         return judgement
 

@@ -16,17 +16,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from detections.datafiles import Column, DataColumns, DataFileError
+from detections.detectors.performance import PerformanceTuning
 from detections.statistics import build_profile, compare
 from detections.statistics.columns import CategoricalColumn
 from detections.statistics.compare import FeatureDrift, _json_safe
 from detections.statistics.decision import DecisionRule
 from detections.statistics.performance import (
-    DEFAULTS,
     MetricChange,
-    PerformanceThresholds,
     classification_changes,
     confusion_of_codes,
     regression_changes,
@@ -38,45 +37,26 @@ MAX_CLASSES_FROM_NUMBERS = 20  # numeric labels with more distinct values (or fr
 POSITIVE_NAMES = ("1", "true", "yes", "positive")
 
 
-class PerformanceConfig(BaseModel):
-    """`performance:` in the gate config; `--label/--prediction/--score/--task` set the same fields."""
-
-    model_config = ConfigDict(extra="forbid")
+class PerformanceConfig(PerformanceTuning):
+    """`performance:` in the gate config; `--label/--prediction/--score/--task` set the same fields.
+    The thresholds are the detector's tuning model, so both paths share their defaults and checks."""
 
     label: str = Field(min_length=1)
     prediction: str = Field(min_length=1)
     score: str | None = Field(None, min_length=1, description="a binary classifier's score: ROC AUC")
     task: Task | None = None  # default: from the column types
     positive_label: str | None = None  # the class the score is for; default: 1/true/yes, else by scores
-    watch_drop: float = Field(DEFAULTS.watch_drop, gt=0, lt=1)
-    practical_drop: float = Field(DEFAULTS.practical_drop, gt=0, lt=1)
-    watch_ratio: float = Field(DEFAULTS.watch_ratio, gt=1)
-    practical_ratio: float = Field(DEFAULTS.practical_ratio, gt=1)
-    min_labelled: int = Field(DEFAULTS.min_labelled, ge=2)
 
     @model_validator(mode="after")
-    def _consistent(self) -> PerformanceConfig:
-        names = [n for n in (self.label, self.prediction, self.score) if n is not None]
+    def _distinct_columns(self) -> PerformanceConfig:
+        names = self.columns
         if len(set(names)) != len(names):
             raise ValueError(f"label, prediction and score must be different columns, got {names}")
-        if self.watch_drop > self.practical_drop or self.watch_ratio > self.practical_ratio:
-            raise ValueError(
-                "the watch tier's floor (watch_drop, watch_ratio) must not exceed the act tier's"
-            )
         return self
 
     @property
     def columns(self) -> list[str]:
         return [n for n in (self.label, self.prediction, self.score) if n is not None]
-
-    def thresholds(self) -> PerformanceThresholds:
-        return PerformanceThresholds(
-            watch_drop=self.watch_drop,
-            practical_drop=self.practical_drop,
-            watch_ratio=self.watch_ratio,
-            practical_ratio=self.practical_ratio,
-            min_labelled=self.min_labelled,
-        )
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from detections.aggregations import (
     labelled_request,
@@ -28,15 +28,25 @@ from mlsiem.ecs.findings import Evidence, Rule
 
 
 class PerformanceTuning(Tuning):
+    """The performance check's knobs, shared by the detector's `tuning:` and the gate's `performance:`."""
+
     watch_drop: float = Field(DEFAULTS.watch_drop, gt=0, lt=1, description="points: the watch tier starts")
     practical_drop: float = Field(
         DEFAULTS.practical_drop, gt=0, lt=1, description="points: the act tier starts"
     )
     watch_ratio: float = Field(DEFAULTS.watch_ratio, gt=1, description="error ratio: the watch tier starts")
     practical_ratio: float = Field(DEFAULTS.practical_ratio, gt=1, description="error ratio: act starts")
-    min_labelled: int = Field(DEFAULTS.min_labelled, ge=1)
+    min_labelled: int = Field(DEFAULTS.min_labelled, ge=2)
     accuracy_steps: tuple[float, float] = DEFAULTS.drop_steps  # points lost at which high, critical start
     error_steps: tuple[float, float] = DEFAULTS.ratio_steps  # error ratio at which high, critical start
+
+    @model_validator(mode="after")
+    def _floors_in_order(self) -> PerformanceTuning:
+        if self.watch_drop > self.practical_drop or self.watch_ratio > self.practical_ratio:
+            raise ValueError(
+                "the watch tier's floor (watch_drop, watch_ratio) must not exceed the act tier's"
+            )
+        return self
 
     def thresholds(self) -> PerformanceThresholds:
         return PerformanceThresholds(

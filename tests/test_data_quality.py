@@ -10,9 +10,6 @@ sees (binomial or multinomial draws, or the exact law of a sample's extremes) in
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +36,7 @@ from detections.statistics.quality import (
     window_counts,
 )
 from mlsiem.errors import ConfigError
+from tests.commands import run
 
 ALPHA = 0.01
 SIZES = (30, 200, 1_000, 10_000, 100_000, 1_000_000)
@@ -298,17 +296,6 @@ def test_old_profiles_still_load() -> None:
 
 
 # -- the gate ------------------------------------------------------------------------------------------
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "mlsiem", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "COLUMNS": "160"},
-        timeout=120,
-    )
 
 
 def _files(folder: Path, size: int, before: float, after: float, seed: int) -> tuple[Path, Path]:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +13,7 @@ import pytest
 from detections.gate import GateConfig, compare_files, evaluate, load_gate_config
 from detections.performance_check import PerformanceConfig
 from detections.statistics import performance as perf
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "mlsiem", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "COLUMNS": "140"},
-        timeout=120,
-    )
+from tests.commands import run
 
 
 def labelled(rng: np.random.Generator, n: int, accuracy: float, exact: bool = True) -> pa.Table:

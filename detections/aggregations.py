@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Collection
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -192,10 +192,6 @@ def parse_series(response: dict[str, Any]) -> dict[str, np.ndarray]:
             series["failures"][i] = b["errors"]["doc_count"]
             series["token_usage"][i] = b["tokens_in"]["value"] + b["tokens_out"]["value"]
     return series
-
-
-def bucket_start(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
 
 
 # -- labelled traffic --------------------------------------------------------------------------------

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
+from tests import commands
 from tests.normalizing import EXAMPLES, MAPPINGS
 
 
 def run(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "mlsiem", "normalize", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-        timeout=120,
-        check=False,
-    )
+    return commands.run("normalize", *args, cwd=cwd, stdin=stdin)
 
 
 def test_files_to_ndjson_with_dead_letters(tmp_path: Path) -> None:

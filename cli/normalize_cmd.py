@@ -23,6 +23,7 @@ from cli.common import JsonOption
 from mlsiem.errors import ConfigError
 from shipper.deadletter import DeadLetterWriter
 from shipper.formats.registry import FORMAT_HELP
+from shipper.normalize.ids import file_identity
 from shipper.normalize.limits import LimitCounts
 from shipper.normalizer import NormalizeConfig, Normalizer
 from shipper.records import Origin, Rejected
@@ -154,7 +155,10 @@ def normalize(
         try:
             for name, path in inputs:
                 handle = sys.stdin.buffer if path is None else path.open("rb")
-                source = "stdin" if path is None else f"file:{path.resolve()}"
+                source = "stdin"
+                if path is not None:  # the identity `ship` gives the file, so both give the same ids
+                    source = f"file:{file_identity(handle.read(config.max_line_bytes))}"
+                    handle.seek(0)
                 display_path = None if path is None else str(path)
                 try:
                     lines = stream_lines(handle, config.max_line_bytes)

@@ -2,8 +2,10 @@
 
 Rule: a record's own id when its format has one (LiteLLM `id`, OTLP `<traceId>-<spanId>`, the SDK's
 uuid, a mapping's `id` path); otherwise a 128-bit BLAKE2b hash of the origin's source, the byte offset
-and the raw bytes. The n-th extra event of one record (OTLP log records, exploded batches) gets
-`<id>-<n>`. An own id too long for the engine's `_id` (512 bytes) is hashed too.
+and the raw bytes. A file's source is `file:<file_identity>` (a hash of its first line, not its path),
+the same for `mlsiem ship` and `mlsiem normalize`, so both give an event the same id. The n-th extra
+event of one record (OTLP log records, exploded batches) gets `<id>-<n>`. An own id too long for the
+engine's `_id` (512 bytes) is hashed too.
 
 Consequence, by design: two byte-identical lines at the same offset of the same source are one event;
 on stdin (no offsets) identical lines collapse into one.
@@ -17,6 +19,14 @@ from typing import Final
 from shipper.records import Origin
 
 MAX_OWN_ID: Final = 256
+
+
+def file_identity(head: bytes) -> str:
+    """A file's identity from its first `max_line_bytes` bytes: the hash of its first line (without the
+    newline; all of `head` when it holds none). It survives renames, rotation and copies; the file's
+    events have the origin source `file:<identity>`."""
+    newline = head.find(b"\n")
+    return hashlib.sha256(head if newline < 0 else head[:newline]).hexdigest()[:24]
 
 
 def content_id(origin: Origin, raw: bytes) -> str:

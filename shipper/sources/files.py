@@ -19,7 +19,6 @@ complete then).
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from mlsiem.errors import ConfigError
+from shipper.normalize.ids import file_identity
 from shipper.records import Origin
 from shipper.sources.base import RawRecord
 from shipper.sources.lines import CHUNK, Line, LineReader
@@ -127,8 +127,7 @@ class FileSource:
         newline = head.find(b"\n")
         if newline < 0 and not (final and head):
             return False
-        first = head if newline < 0 else head[:newline]
-        tracked.identity = hashlib.sha256(first).hexdigest()[:24]
+        tracked.identity = file_identity(head)
         offset = self.registry.offset(tracked.key)
         tracked.handle.seek(offset)
         tracked.lines.restart(offset)

@@ -23,6 +23,7 @@ from shipper.normalize.document import Draft, RecordContext, RecordError
 from shipper.normalize.put import FLOAT, INT, LIST, LONG, STR, first, table
 from shipper.normalize.text import finish_reasons, message_text
 from shipper.normalize.values import as_int, as_str, nanos_to_iso
+from shipper.normalize.vocab import provider_name
 
 _ERROR_CODES = (2, "2", "STATUS_CODE_ERROR")
 _OK_CODES = (1, "1", "STATUS_CODE_OK")
@@ -82,6 +83,7 @@ def _genai_fields(attrs: dict[str, Any], doc: dict[str, Any], bad: list[str]) ->
     if provider is not None:
         name = as_str(provider)
         if name:
+            name = provider_name(name)
             gen_ai["provider"] = {"name": name}
             gen_ai["system"] = name
         else:

@@ -48,3 +48,60 @@ def pipeline_action(action: str) -> tuple[str, str, str | None]:
     if action.endswith("_changed") or action.endswith("_updated"):
         return ("configuration", "change", None)
     return ("process", "info", None)
+
+
+# GenAI providers: the semantic conventions' well-known `gen_ai.provider.name` values, and the spellings
+# clients send for them (OpenLLMetry's `OpenAI`, LiteLLM's `azure` / `bedrock` / `vertex_ai`, the legacy
+# `gen_ai.system` values such as `az.ai.openai`). Keys are compared lower-cased without spaces, `-`, `_`.
+GENAI_PROVIDERS: Final = frozenset(
+    {
+        "anthropic",
+        "aws.bedrock",
+        "azure.ai.inference",
+        "azure.ai.openai",
+        "cohere",
+        "deepseek",
+        "gcp.gemini",
+        "gcp.gen_ai",
+        "gcp.vertex_ai",
+        "groq",
+        "ibm.watsonx.ai",
+        "mistral_ai",
+        "openai",
+        "perplexity",
+        "x_ai",
+    }
+)
+_PROVIDER_SPELLINGS: Final[dict[str, str]] = {
+    "azure": "azure.ai.openai",
+    "azureopenai": "azure.ai.openai",
+    "azure.openai": "azure.ai.openai",
+    "az.ai.openai": "azure.ai.openai",
+    "azureai": "azure.ai.inference",
+    "azureaiinference": "azure.ai.inference",
+    "az.ai.inference": "azure.ai.inference",
+    "aws": "aws.bedrock",
+    "bedrock": "aws.bedrock",
+    "awsbedrock": "aws.bedrock",
+    "gemini": "gcp.gemini",
+    "googlegemini": "gcp.gemini",
+    "vertexai": "gcp.vertex_ai",
+    "googlevertexai": "gcp.vertex_ai",
+    "watsonx": "ibm.watsonx.ai",
+    "watsonx.ai": "ibm.watsonx.ai",
+    "ibmwatsonx": "ibm.watsonx.ai",
+    "ibmwatsonx.ai": "ibm.watsonx.ai",
+    "mistral": "mistral_ai",
+    "xai": "x_ai",
+    "x.ai": "x_ai",
+}
+_SPELLING_NOISE: Final = re.compile(r"[\s_-]+")
+_PROVIDER_KEYS: Final[dict[str, str]] = {
+    **{_SPELLING_NOISE.sub("", name): name for name in GENAI_PROVIDERS},
+    **_PROVIDER_SPELLINGS,
+}
+
+
+def provider_name(name: str) -> str:
+    """The well-known `gen_ai.provider.name` for a client's spelling of it; any other name as it came."""
+    return _PROVIDER_KEYS.get(_SPELLING_NOISE.sub("", name.lower()), name)

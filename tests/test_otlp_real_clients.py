@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,3 +55,66 @@ def test_provider_spellings(spelling: str, name: str) -> None:
 
 def test_well_known_names_map_to_themselves() -> None:
     assert all(provider_name(name) == name for name in GENAI_PROVIDERS)
+
+
+# ------------------------------------------------------------------------------------- base64 ids
+
+
+def _hex_ids(node: Any) -> Any:
+    """What the Collector's file exporter would have written: the same export with hex ids."""
+    if isinstance(node, dict):
+        return {
+            k: base64.b64decode(v).hex() if k in ("traceId", "spanId", "parentSpanId") and v else _hex_ids(v)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_hex_ids(item) for item in node]
+    return node
+
+
+def test_base64_ids_of_the_protobuf_json_mapping_become_hex() -> None:
+    raw = lines("openai-v2-2.4b0-protobuf-json-base64-ids.jsonl")
+    assert json.loads(raw[0])["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"].endswith("==")
+    events, rejected = normalize_lines(raw)
+    assert rejected == []
+    assert_conforms(events)
+    pairs = [
+        pair
+        for line in raw  # line by line, so that offsets agree
+        for pair in zip(
+            normalize_lines([line])[0],
+            normalize_lines([json.dumps(_hex_ids(json.loads(line)))])[0],
+            strict=True,
+        )
+    ]
+    assert len(pairs) == len(events) == 8
+    for event, expected in pairs:
+        trace_id = event.document["trace"]["id"]
+        assert len(trace_id) == 32 and int(trace_id, 16) >= 0 and len(event.document["span"]["id"]) == 16
+        # the same documents as from hex ids (log records' content-hash ids aside: their raw bytes differ)
+        if expected.event_id == f"{trace_id}-{event.document['span']['id']}":  # a span
+            assert event.document == expected.document
+        else:
+            assert {**event.document, "event": {}} == {**expected.document, "event": {}}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("traceId", "VlvjjDnNjlNJ6sUD6XVO", "traceId 'VlvjjDnNjlNJ6sUD6XVO' is neither 32 hex digits"),
+        ("traceId", "not an id at all", "traceId 'not an id at all' is neither 32 hex digits"),
+        ("spanId", "AAAAAAAAAAAAAAAAAAAAAA==", "spanId 'AAAAAAAAAAAAAAAAAAAAAA==' is neither 16 hex digits"),
+        ("spanId", 12345, "spanId 'int' is neither 16 hex digits nor base64 of 8 bytes"),
+    ],
+)
+def test_ids_neither_hex_nor_base64_of_the_right_size_are_dead_lettered(
+    field: str, value: Any, problem: str
+) -> None:
+    export = json.loads(lines("openai-v2-2.4b0-protobuf-json-base64-ids.jsonl")[0])
+    spans = export["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    spans[0][field] = value
+    line = json.dumps(export)
+    events, rejected = normalize_lines([line])
+    assert len(events) == len(spans) - 1  # the others still become events
+    assert len(rejected) == 1 and rejected[0].raw == line
+    assert f"span chat gpt-4o-mini: {problem}" in rejected[0].reason

@@ -11,14 +11,15 @@ name) become events by default (`otlp_genai_only`); an export line with none is 
 reason, so nothing is dropped without a trace. Span status UNSET counts as success unless the span
 carries `error.type`. `server.address` / `server.port` have no field in the inference mapping and go
 to `labels.server_address` / `labels.server_port`. A span's id is `<traceId>-<spanId>`; log records have
-no id of their own and get the normalizer's content hash.
+no id of their own and get the normalizer's content hash. Trace and span ids in base64 (the plain
+protobuf JSON mapping) become hex; a span or log record whose id is neither is reported (dead letter).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from shipper.formats.otlp_content import any_value, attributes, message_content
+from shipper.formats.otlp_content import any_value, attributes, message_content, otlp_id
 from shipper.normalize.document import Draft, RecordContext, RecordError
 from shipper.normalize.put import FLOAT, INT, LIST, LONG, STR, first, table
 from shipper.normalize.text import finish_reasons, message_text
@@ -168,7 +169,11 @@ def _span(
         return None
     start, end = _nanos(span.get("startTimeUnixNano")), _nanos(span.get("endTimeUnixNano"))
     timestamp = nanos_to_iso(start) if start else (nanos_to_iso(end) if end else None)
-    trace_id, span_id = as_str(span.get("traceId")), as_str(span.get("spanId"))
+    try:
+        trace_id, span_id = otlp_id(span.get("traceId"), 16), otlp_id(span.get("spanId"), 8)
+    except ValueError as exc:
+        ctx.problems.append(f"span {as_str(span.get('name')) or '(unnamed)'}: {exc}")
+        return None
     if timestamp is None:
         ctx.problems.append(f"span {trace_id}-{span_id}: no valid startTimeUnixNano")
         return None
@@ -218,9 +223,13 @@ def _log_record(
     if timestamp is None:
         ctx.problems.append(f"log record {event_name or '(unnamed)'}: no valid timeUnixNano")
         return None
+    try:
+        trace_id, span_id = otlp_id(record.get("traceId"), 16), otlp_id(record.get("spanId"), 8)
+    except ValueError as exc:
+        ctx.problems.append(f"log record {event_name or '(unnamed)'}: {exc}")
+        return None
     doc = ctx.inference(timestamp)
     bad: list[str] = []
-    trace_id, span_id = as_str(record.get("traceId")), as_str(record.get("spanId"))
     if trace_id:
         doc["trace"] = {"id": trace_id}
     if span_id:

@@ -1,4 +1,9 @@
-"""OTLP/JSON decoding: `AnyValue` / `KeyValue` lists as plain values, and GenAI message content.
+"""OTLP/JSON decoding: `AnyValue` / `KeyValue` lists as plain values, trace and span ids, and GenAI
+message content.
+
+Ids: the Collector's file exporter writes them as hex (what ECS `trace.id` / `span.id` hold); the plain
+protobuf JSON mapping writes `bytes` as base64. Base64 that decodes to the id's size (16 bytes for a
+trace, 8 for a span) becomes hex; anything else is an error the format reports.
 
 Prompt and completion text is taken from, in order: `gen_ai.input.messages` / `gen_ai.output.messages`
 (current conventions, structured or a JSON string), `gen_ai.prompt` / `gen_ai.completion` (attributes
@@ -8,7 +13,10 @@ and the per-message events (`gen_ai.user.message`, `gen_ai.choice`, ...) as span
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+import binascii
+import re
+from typing import Any, Final
 
 import orjson
 
@@ -17,6 +25,30 @@ from shipper.normalize.values import as_int
 PROMPT_EVENTS = frozenset(
     {"gen_ai.user.message", "gen_ai.system.message", "gen_ai.assistant.message", "gen_ai.tool.message"}
 )
+
+
+_HEX: Final = {16: re.compile(r"[0-9a-fA-F]{32}"), 8: re.compile(r"[0-9a-fA-F]{16}")}
+_ID_NAMES: Final = {16: "traceId", 8: "spanId"}
+
+
+def otlp_id(value: Any, size: int) -> str | None:
+    """A trace (`size` 16) or span (8) id as hex: hex kept as sent, base64 of `size` bytes converted;
+    None when absent or empty. Raises ValueError naming the field for anything else."""
+    if value is None or value == "":
+        return None
+    if value.__class__ is str:
+        if _HEX[size].fullmatch(value):
+            return value
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) == size:
+            return raw.hex()
+    shown = value[:64] if value.__class__ is str else type(value).__name__
+    raise ValueError(
+        f"{_ID_NAMES[size]} {shown!r} is neither {size * 2} hex digits nor base64 of {size} bytes"
+    )
 
 
 def any_value(value: Any) -> Any:

@@ -19,6 +19,28 @@ def lines(name: str) -> list[str]:
     return (DATA / name).read_text(encoding="utf-8").splitlines()
 
 
+# ------------------------------------------------------------------------------------- OpenLLMetry 0.40
+
+
+def test_openllmetry_request_type_gives_the_operation_and_model_type() -> None:
+    events, rejected = normalize_lines(lines("openllmetry-0.40.14.jsonl"))
+    assert rejected == []
+    assert_conforms(events)
+    chat = one(events, message="openai.chat")  # `llm.request.type: chat`, no `gen_ai.operation.name`
+    assert chat["event"]["action"] == "chat"
+    assert chat["gen_ai"]["operation"] == {"name": "chat"}
+    assert chat["mlsiem"]["model"] == {"type": "llm", "name": "gpt-4o-mini-2024-07-18"}
+    # `gen_ai.completion.0.finish_reason`
+    assert chat["gen_ai"]["response"]["finish_reasons"] == ["stop"]
+    assert chat["gen_ai"]["usage"] == {"input_tokens": 14, "output_tokens": 7}
+    assert chat["mlsiem"]["llm"]["completion"] == "Paris is the capital of France."
+    embedding = one(events, message="openai.embeddings")  # `llm.request.type: embedding`
+    assert embedding["event"]["action"] == "embeddings"
+    assert embedding["gen_ai"]["operation"] == {"name": "embeddings"}
+    assert embedding["mlsiem"]["model"] == {"type": "embedding", "name": "text-embedding-3-small"}
+    assert "finish_reasons" not in embedding["gen_ai"]["response"]
+
+
 # ------------------------------------------------------------------------------------- provider names
 
 

@@ -17,7 +17,7 @@ protobuf JSON mapping) become hex; a span or log record whose id is neither is r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from shipper.formats.otlp_content import any_value, attributes, message_content, otlp_id
 from shipper.normalize.document import Draft, RecordContext, RecordError
@@ -41,10 +41,24 @@ def _has_genai(attrs: dict[str, Any]) -> bool:
 
 # ------------------------------------------------------------------------------------- mapping
 
+# OpenLLMetry's `llm.request.type` (when there is no `gen_ai.operation.name`) as the convention's
+# operation names.
+_REQUEST_TYPES: Final = {"chat": "chat", "completion": "text_completion", "embedding": "embeddings"}
+_OPERATION_SPELLINGS: Final[dict[str, str]] = {}
+
+
+def _operation(attrs: dict[str, Any]) -> Any:
+    name = attrs.get("gen_ai.operation.name")
+    if name is None:
+        request_type = attrs.get("llm.request.type")
+        return _REQUEST_TYPES.get(request_type) if request_type.__class__ is str else None
+    return _OPERATION_SPELLINGS.get(name, name) if name.__class__ is str else name
+
+
 # The GenAI, network, user and HTTP attributes shared by spans and log records (both generations of
 # the GenAI conventions: the current name first).
 copy_attributes = table(
-    ("gen_ai.operation.name", "gen_ai.operation.name", STR),
+    (_operation, "gen_ai.operation.name", STR),
     ("gen_ai.request.model", "gen_ai.request.model", STR),
     ("gen_ai.request.max_tokens", "gen_ai.request.max_tokens", INT),
     ("gen_ai.request.temperature", "gen_ai.request.temperature", FLOAT),

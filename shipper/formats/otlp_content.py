@@ -95,17 +95,21 @@ def structured(value: Any) -> Any:
 
 
 def _indexed_messages(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]] | None:
-    """OpenLLMetry's flattened `gen_ai.prompt.<n>.role` / `.content` attributes as a message list."""
-    if f"{prefix}.0.content" not in attrs and f"{prefix}.0.role" not in attrs:
-        return None
+    """OpenLLMetry's flattened `gen_ai.prompt.<n>.role` / `.content` attributes as a message list (a
+    completion's `.finish_reason` kept on its message, where `finish_reasons` finds it)."""
     messages = []
     index = 0
-    while f"{prefix}.{index}.content" in attrs or f"{prefix}.{index}.role" in attrs:
-        messages.append(
-            {"role": attrs.get(f"{prefix}.{index}.role"), "content": attrs.get(f"{prefix}.{index}.content")}
-        )
+    while True:
+        role, content = f"{prefix}.{index}.role", f"{prefix}.{index}.content"
+        reason = attrs.get(f"{prefix}.{index}.finish_reason")
+        if role not in attrs and content not in attrs and reason is None:
+            break
+        message = {"role": attrs.get(role), "content": attrs.get(content)}
+        if reason is not None:
+            message["finish_reason"] = reason
+        messages.append(message)
         index += 1
-    return messages
+    return messages or None
 
 
 def message_content(attrs: dict[str, Any], events: list[tuple[str, dict[str, Any], Any]]) -> tuple[Any, Any]:

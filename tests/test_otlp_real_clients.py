@@ -41,6 +41,49 @@ def test_openllmetry_request_type_gives_the_operation_and_model_type() -> None:
     assert "finish_reasons" not in embedding["gen_ai"]["response"]
 
 
+# ------------------------------------------------------------------------------------- LiteLLM callback
+
+
+def test_litellm_callback_spans() -> None:
+    events, rejected = normalize_lines(lines("litellm-1.110.2-otel.jsonl"))
+    assert rejected == []  # its `raw_gen_ai_request` child spans carry no GenAI attribute: left out
+    assert_conforms(events)
+    assert len(events) == 4
+    chats = [e.document for e in events if e.document["event"]["action"] == "chat"]
+    embeddings = [e.document for e in events if e.document["event"]["action"] == "embeddings"]
+    assert len(chats) == 2 and len(embeddings) == 2  # `chat`/`acompletion`, `embedding`/`aembedding`
+    for chat in chats:
+        assert chat["gen_ai"]["operation"] == {"name": "chat"}
+        assert chat["gen_ai"]["response"]["finish_reasons"] == ["stop"]  # sent as the string '["stop"]'
+        assert chat["mlsiem"]["model"]["type"] == "llm"
+        assert chat["mlsiem"]["llm"]["cost_usd"] == pytest.approx(6.3e-06)  # gen_ai.cost.total_cost
+        assert chat["user"] == {"id": "u-42"}  # metadata.user_api_key_user_id
+        assert chat["gen_ai"]["provider"] == {"name": "openai"}
+    for embedding in embeddings:
+        assert embedding["gen_ai"]["operation"] == {"name": "embeddings"}
+        assert embedding["mlsiem"]["model"] == {"type": "embedding", "name": "text-embedding-3-small"}
+        assert embedding["mlsiem"]["llm"]["cost_usd"] == pytest.approx(1e-07)
+        assert embedding["user"] == {"id": "u-42"}
+        assert "provider" not in embedding["gen_ai"] and "labels" not in embedding  # `gen_ai.system: ""`
+
+
+def test_litellm_values_that_do_not_fit() -> None:
+    export = json.loads(lines("litellm-1.110.2-otel.jsonl")[0])
+    attributes = export["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"]
+    changed = {
+        "gen_ai.response.finish_reasons": {"stringValue": '["stop", "length"]'},
+        "gen_ai.cost.total_cost": {"stringValue": "free"},
+        "metadata.user_api_key_user_id": {"stringValue": ""},
+    }
+    for attribute in attributes:
+        attribute["value"] = changed.get(attribute["key"], attribute["value"])
+    events, _ = normalize_lines([json.dumps(export)])
+    chat = events[0].document
+    assert chat["gen_ai"]["response"]["finish_reasons"] == ["stop", "length"]
+    assert "cost_usd" not in chat["mlsiem"]["llm"] and "user" not in chat
+    assert chat["labels"]["malformed_fields"] == "mlsiem.llm.cost_usd"
+
+
 # ------------------------------------------------------------------------------------- provider names
 
 

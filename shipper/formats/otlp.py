@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from shipper.formats.otlp_content import any_value, attributes, message_content, otlp_id
+from shipper.formats.otlp_content import any_value, attributes, message_content, otlp_id, structured
 from shipper.normalize.document import Draft, RecordContext, RecordError
-from shipper.normalize.put import FLOAT, INT, LIST, LONG, STR, first, table
+from shipper.normalize.put import FLOAT, INT, LONG, STR, first, put, table
 from shipper.normalize.text import finish_reasons, message_text
-from shipper.normalize.values import as_int, as_str, nanos_to_iso
+from shipper.normalize.values import as_int, as_str, as_str_list, nanos_to_iso
 from shipper.normalize.vocab import provider_name
 
 _ERROR_CODES = (2, "2", "STATUS_CODE_ERROR")
@@ -41,10 +41,25 @@ def _has_genai(attrs: dict[str, Any]) -> bool:
 
 # ------------------------------------------------------------------------------------- mapping
 
-# OpenLLMetry's `llm.request.type` (when there is no `gen_ai.operation.name`) as the convention's
-# operation names.
+# OpenLLMetry's `llm.request.type` (when there is no `gen_ai.operation.name`), and operation names
+# clients spell their own way, as the convention's operation names.
 _REQUEST_TYPES: Final = {"chat": "chat", "completion": "text_completion", "embedding": "embeddings"}
-_OPERATION_SPELLINGS: Final[dict[str, str]] = {}
+_OPERATION_SPELLINGS: Final = {
+    "embedding": "embeddings",  # LiteLLM
+    "aembedding": "embeddings",  # LiteLLM, async calls
+    "acompletion": "chat",
+    "atext_completion": "text_completion",
+}
+
+
+def _finish_reasons(value: Any) -> list[str] | None:
+    """A list; LiteLLM sends it as a JSON array in a string (`'["stop"]'`)."""
+    return as_str_list(structured(value))
+
+
+def _litellm_user(attrs: dict[str, Any]) -> Any:
+    """The LiteLLM proxy's key owner (an empty string when the key has none)."""
+    return attrs.get("metadata.user_api_key_user_id") or None
 
 
 def _operation(attrs: dict[str, Any]) -> Any:
@@ -64,7 +79,7 @@ copy_attributes = table(
     ("gen_ai.request.temperature", "gen_ai.request.temperature", FLOAT),
     ("gen_ai.response.id", "gen_ai.response.id", STR),
     ("gen_ai.response.model", "gen_ai.response.model", STR),
-    ("gen_ai.response.finish_reasons", "gen_ai.response.finish_reasons", LIST),
+    ("gen_ai.response.finish_reasons", "gen_ai.response.finish_reasons", _finish_reasons),
     (first("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"), "gen_ai.usage.input_tokens", INT),
     (
         first("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
@@ -74,7 +89,7 @@ copy_attributes = table(
     ("server.address", "labels.server_address", STR),
     ("server.port", "labels.server_port", LONG),
     ("client.address", "source.ip", STR),
-    (first("enduser.id", "user.id"), "user.id", STR),
+    (first("enduser.id", "user.id", _litellm_user), "user.id", STR),
     ("user.name", "user.name", STR),
     ("http.request.method", "http.request.method", STR),
     ("http.response.status_code", "http.response.status_code", LONG),
@@ -101,12 +116,19 @@ def _genai_fields(attrs: dict[str, Any], doc: dict[str, Any], bad: list[str]) ->
             name = provider_name(name)
             gen_ai["provider"] = {"name": name}
             gen_ai["system"] = name
-        else:
+        elif name is None:  # an empty name (LiteLLM's embeddings) is no name
             bad.append("gen_ai.provider.name")
     copy_attributes(attrs, doc, bad)
 
 
-def _llm_block(doc: dict[str, Any], prompt: Any, completion: Any, ctx: RecordContext) -> None:
+def _llm_block(
+    doc: dict[str, Any],
+    attrs: dict[str, Any],
+    prompt: Any,
+    completion: Any,
+    ctx: RecordContext,
+    bad: list[str],
+) -> None:
     gen_ai = doc["gen_ai"]
     mlsiem: dict[str, Any] = {}
     doc["mlsiem"] = mlsiem
@@ -133,6 +155,7 @@ def _llm_block(doc: dict[str, Any], prompt: Any, completion: Any, ctx: RecordCon
     )
     if llm:
         mlsiem["llm"] = llm
+    put(doc, "mlsiem.llm.cost_usd", attrs.get("gen_ai.cost.total_cost"), FLOAT, bad)  # LiteLLM
 
 
 def _nanos(value: Any) -> int | None:
@@ -215,7 +238,7 @@ def _span(
         event["action"] = operation
     _span_outcome(span, attrs, doc, ctx)
     prompt, completion = message_content(attrs, events)
-    _llm_block(doc, prompt, completion, ctx)
+    _llm_block(doc, attrs, prompt, completion, ctx, bad)
     own_id = f"{trace_id}-{span_id}" if trace_id and span_id else None
     return Draft("inference", own_id, doc, bad)
 
@@ -263,7 +286,7 @@ def _log_record(
     else:
         doc["event"]["outcome"] = "success"
     prompt, completion = message_content(attrs, [(event_name, attrs, body)] if event_name else [])
-    _llm_block(doc, prompt, completion, ctx)
+    _llm_block(doc, attrs, prompt, completion, ctx, bad)
     return Draft("inference", None, doc, bad)
 
 

@@ -1,3 +1,6 @@
+"""LiteLLM's OpenTelemetry callback: a chat and an embedding call, sync and async."""
+
+import asyncio
 import json
 import os
 import sys
@@ -29,6 +32,27 @@ litellm.embedding(
     input=["capital of France"],
     metadata=dict(meta),
 )
-time.sleep(8)
+
+
+async def calls_async() -> None:
+    await litellm.acompletion(
+        model="openai/gpt-4o-mini",
+        api_base=base,
+        api_key="sk-test",
+        messages=[{"role": "user", "content": "And of Italy?"}],
+        metadata=dict(meta),
+    )
+    await litellm.aembedding(
+        model="openai/text-embedding-3-small",
+        api_base=base,
+        api_key="sk-test",
+        input=["capital of Italy"],
+        metadata=dict(meta),
+    )
+    await asyncio.sleep(5)
+
+
+asyncio.run(calls_async())
+time.sleep(5)
 print(json.dumps(spans_json(exporter.get_finished_spans())))
 server.shutdown()

@@ -39,6 +39,11 @@ PREDICTION_FIELDS = {
 }
 
 
+# Every request counts calls: `event.kind: enrichment` documents (an OTLP log record detailing a call
+# its span already reports, docs/formats.md) would count a call, its tokens and its outcome twice.
+CALLS_ONLY: dict[str, Any] = {"bool": {"must_not": [{"term": {"event.kind": "enrichment"}}]}}
+
+
 def field_of(feature: str) -> str:
     return PREDICTION_FIELDS.get(feature) or f"mlsiem.features.{feature}"
 
@@ -75,7 +80,7 @@ def distributions_request(window: Window, profile: ReferenceProfile, features: l
         else:
             aggs[f"t{i}"] = {"terms": {"field": field, "size": MAX_TERMS}}
         aggs[f"m{i}"] = {"missing": {"field": field}}
-    return {"size": 0, "track_total_hits": True, "query": window.query(), "aggs": aggs}
+    return {"size": 0, "track_total_hits": True, "query": window.query(CALLS_ONLY), "aggs": aggs}
 
 
 def parse_distributions(
@@ -114,7 +119,7 @@ def sample_request(window: Window, features: list[str], size: int, seed: int = 1
         "_source": fields,
         "query": {
             "function_score": {
-                "query": window.query({"bool": {"should": exists, "minimum_should_match": 1}}),
+                "query": window.query(CALLS_ONLY, {"bool": {"should": exists, "minimum_should_match": 1}}),
                 "random_score": {"seed": seed, "field": "_seq_no"},
                 "boost_mode": "replace",
             }
@@ -153,7 +158,7 @@ def series_request(window: Window, bucket: timedelta) -> dict[str, Any]:
     return {
         "size": 0,
         "track_total_hits": True,
-        "query": window.query(),
+        "query": window.query(CALLS_ONLY),
         "aggs": {
             "t": {
                 "date_histogram": {
@@ -224,7 +229,7 @@ def labelled_request(window: Window) -> dict[str, Any]:
     return {
         "size": 0,
         "track_total_hits": True,
-        "query": window.query(),
+        "query": window.query(CALLS_ONLY),
         "aggs": {"labels": _labelled(_LABELS, confusion), "values": _labelled(_VALUES, errors)},
     }
 
@@ -273,7 +278,7 @@ def quality_request(
                 aggs[f"r{i}"] = {"range": {"field": field, "ranges": ranges, "keyed": False}}
         else:
             aggs[f"t{i}"] = {"terms": {"field": field, "size": MAX_TERMS}}
-    return {"size": 0, "track_total_hits": True, "query": window.query(), "aggs": aggs}
+    return {"size": 0, "track_total_hits": True, "query": window.query(CALLS_ONLY), "aggs": aggs}
 
 
 def parse_quality(

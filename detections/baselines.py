@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from detections.aggregations import (
+    CALLS_ONLY,
     PREDICTION_FIELDS,
     labelled_request,
     parse_absolute_errors,
@@ -75,7 +76,7 @@ def rows_from_events(engine: Engine, window: Window, namespace: str, limit: int)
     while len(rows) < limit:
         body: dict[str, Any] = {
             "size": min(5000, limit - len(rows)),
-            "query": window.query(),
+            "query": window.query(CALLS_ONLY),
             "_source": ["mlsiem.features", "mlsiem.prediction"],
             "sort": [{"@timestamp": "asc"}, {"event.id": "asc"}],
         }

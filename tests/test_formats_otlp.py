@@ -82,9 +82,11 @@ def test_deprecated_attribute_generation_and_errors() -> None:
     assert events_span["mlsiem"]["llm"]["completion"] == "Paris."
 
 
-def test_log_records_are_events_of_their_own() -> None:
+def test_log_records_are_documents_of_their_own() -> None:
     events, _ = normalize_lines(example_lines("otlp-genai.jsonl"))
     user_message = one(events, event__action="gen_ai.user.message")
+    # details of the call their span reports: kept, but not counted as calls (test_otlp_counting.py)
+    assert user_message["event"]["kind"] == "enrichment"
     assert user_message["mlsiem"]["llm"]["prompt"] == "Reset my password, my phone is [REDACTED:phone_number]"
     assert user_message["trace"]["id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
     choice = one(events, event__action="gen_ai.choice")

@@ -321,7 +321,8 @@ class MlsiemPipeline(EcsModel):
 
 
 class InferenceEventFields(EventFields):
-    kind: Literal["event", "pipeline_error"] = "event"
+    # `enrichment`: a record that details a call counted elsewhere (an OTLP log record of a span)
+    kind: Literal["event", "pipeline_error", "enrichment"] = "event"
     category: list[EventCategory] | None = Field(default_factory=lambda: ["api"])
     dataset: Literal["mlsiem.inference"] = "mlsiem.inference"
 

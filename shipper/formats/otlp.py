@@ -1,10 +1,22 @@
 """OTLP/JSON export lines (the OpenTelemetry Collector's file exporter) carrying GenAI telemetry.
 
 One line is one `{"resourceSpans": [...]}` or `{"resourceLogs": [...]}` object; every span and every
-log record in it becomes one inference event. Both generations of the GenAI semantic conventions are
-read: `gen_ai.provider.name`, `gen_ai.usage.input_tokens` / `output_tokens` and the deprecated
-`gen_ai.system`, `gen_ai.usage.prompt_tokens` / `completion_tokens`. Where prompt and completion
-text are read from: `otlp_content`.
+log record in it becomes one inference document. Both generations of the GenAI semantic conventions
+are read: `gen_ai.provider.name`, `gen_ai.usage.input_tokens` / `output_tokens` and the deprecated
+`gen_ai.system`, `gen_ai.usage.prompt_tokens` / `completion_tokens`, and what real clients send besides
+(OpenLLMetry's `llm.request.type`, LiteLLM's spellings, cost and key owner; docs/formats.md). Where
+prompt and completion text are read from: `otlp_content`.
+
+One call, one counted event. A GenAI client reports a call as a span and, depending on its version and
+settings, log records of the same call: the per-message `gen_ai.user.message` / `gen_ai.choice` events
+(older instrumentations) or a `gen_ai.client.inference.operation.details` record that repeats the
+span's usage (`span_and_event` mode). The span is the call (`event.kind: event`). A log record that
+carries a span id is a detail of that span's call: it is kept, searchable (its prompt and completion
+reach the content rules) and linked by `trace.id` / `span.id`, but as `event.kind: enrichment`, which
+the dashboards and the detectors leave out of every count (requests, failures, tokens, cost). The two
+are not merged into one document: they arrive in different export lines (often different files) and
+documents are written once (`op_type: create`). A log record without a span id is the only record of
+its call and stays `event.kind: event`.
 
 Decisions: only spans and log records with GenAI content (a `gen_ai.*` attribute or a `gen_ai.*` event
 name) become events by default (`otlp_genai_only`); an export line with none is rejected with that
@@ -271,6 +283,8 @@ def _log_record(
         doc["trace"] = {"id": trace_id}
     if span_id:
         doc["span"] = {"id": span_id}
+    if span_id:  # a detail of the call its span reports: not counted again (module docstring)
+        doc["event"]["kind"] = "enrichment"
     if event_name:
         doc["event"]["action"] = event_name
     body = any_value(record.get("body"))

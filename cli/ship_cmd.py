@@ -28,6 +28,7 @@ from cli.normalize_cmd import (
     MaxLineBytesOption,
     MaxStringCharsOption,
 )
+from mlsiem.errors import ConfigError
 from shipper.build import build
 from shipper.config import ENGINE_OUTPUTS, Output, ShipperConfig, SpoolSettings, config_from, read_config_file
 from shipper.pipeline import Pipeline, PipelineConfig, ShipStats
@@ -95,7 +96,12 @@ def ship(
         bool, typer.Option("--follow", help="Keep reading new lines and files (rotation-safe).")
     ] = False,
     listen: Annotated[
-        str | None, typer.Option("--listen", help="Accept the Fluentd forward protocol, forward://HOST:PORT.")
+        list[str] | None,
+        typer.Option(
+            "--listen",
+            help="Network input, repeatable: forward://HOST:PORT (Fluentd forward), otlp://HOST:4318 "
+            "(OTLP/HTTP), otlp+grpc://HOST:4317 (OTLP gRPC).",
+        ),
     ] = None,
     output: Annotated[
         str | None,
@@ -211,6 +217,26 @@ def ship(
         Path | None,
         typer.Option("--forward-tls-client-ca", help="Require forward peers' certificates from this CA."),
     ] = None,
+    otlp_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--otlp-token-file", help="OTLP receivers: bearer token (first line); else $MLSIEM_OTLP_TOKEN."
+        ),
+    ] = None,
+    otlp_users_file: Annotated[
+        Path | None,
+        typer.Option("--otlp-users-file", help="OTLP receivers: username:password lines (basic auth)."),
+    ] = None,
+    otlp_tls_cert: Annotated[
+        Path | None, typer.Option("--otlp-tls-cert", help="OTLP receivers over TLS: certificate (PEM).")
+    ] = None,
+    otlp_tls_key: Annotated[
+        Path | None, typer.Option("--otlp-tls-key", help="Private key (PEM) of --otlp-tls-cert.")
+    ] = None,
+    otlp_tls_client_ca: Annotated[
+        Path | None,
+        typer.Option("--otlp-tls-client-ca", help="Require OTLP clients' certificates from this CA."),
+    ] = None,
 ) -> None:
     """Ship telemetry, normalized to ECS, with nothing lost and nothing duplicated.
 
@@ -226,11 +252,15 @@ def ship(
         if _has(overrides, raw, "inputs", "forward"):
             _put(overrides, ("inputs", "forward", "tls"), tls.model_dump() if tls else None)
             names[("inputs", "forward", "tls")] = "--forward-tls-cert"
+    _otlp_overrides(
+        overrides, raw, otlp_token_file, otlp_users_file, otlp_tls_cert, otlp_tls_key, otlp_tls_client_ca
+    )
     config = config_from(raw, overrides, config_file, names)
     pipeline = build(config, warn=lambda message: err_console.print(f"[yellow]warning:[/] {message}"))
     _on_signals(pipeline)
     files = config.inputs.files
-    show_progress = not (no_progress or as_json or config.inputs.forward or files is None or files.follow)
+    listening = config.inputs.forward or config.inputs.otlp
+    show_progress = not (no_progress or as_json or listening or files is None or files.follow)
     try:
         stats = _run_with_progress(pipeline, files.paths) if show_progress and files else pipeline.run()
     finally:
@@ -268,8 +298,7 @@ def _overrides(
     if "-" in paths:
         _put(overrides, ("inputs", "stdin"), True)
     if "listen" in values:
-        _put(overrides, ("inputs", "forward", "listen"), values.pop("listen"))
-        names[("inputs", "forward", "listen")] = "--listen"
+        _listeners(overrides, names, values.pop("listen"))
     for name, value in values.items():
         location, flag = _FLAGS[name]
         if location[:2] in (("inputs", "files"), ("inputs", "forward")) and not _has(
@@ -279,6 +308,51 @@ def _overrides(
         _put(overrides, location, str(value) if isinstance(value, Path) else value)
         names[location] = flag
     return overrides, names
+
+
+def _listeners(overrides: dict[str, Any], names: dict[tuple[str, ...], str], urls: list[str]) -> None:
+    """`--listen` URLs by scheme: one forward listener, any number of OTLP receivers (their list replaces
+    the file's)."""
+    forward = [url for url in urls if not url.startswith("otlp")]
+    otlp = [url for url in urls if url.startswith("otlp")]
+    if len(forward) > 1:
+        raise ConfigError(f"--listen: one forward listener at most, got {', '.join(forward)}")
+    if forward:
+        _put(overrides, ("inputs", "forward", "listen"), forward[0])
+        names[("inputs", "forward", "listen")] = "--listen"
+    if otlp:
+        _put(overrides, ("inputs", "otlp"), [{"listen": url} for url in otlp])
+        for number in range(len(otlp)):
+            names[("inputs", "otlp", str(number), "listen")] = "--listen"
+
+
+def _otlp_overrides(
+    overrides: dict[str, Any],
+    raw: dict[str, Any],
+    token_file: Path | None,
+    users_file: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_client_ca: Path | None,
+) -> None:
+    """The `--otlp-*` flags, applied to every OTLP receiver (from `--listen` or from the file)."""
+    options: dict[str, Any] = {}
+    if token_file is not None:
+        options["token_file"] = str(token_file)
+    if users_file is not None:
+        options["users_file"] = str(users_file)
+    if tls_cert or tls_key or tls_client_ca:
+        if tls_cert is None or tls_key is None:
+            raise ConfigError("--otlp-tls-cert and --otlp-tls-key go together: give both")
+        tls = {"cert_file": str(tls_cert), "key_file": str(tls_key)}
+        options["tls"] = {**tls, "client_ca_file": str(tls_client_ca) if tls_client_ca else None}
+    if not options:
+        return
+    inputs = raw.get("inputs") if isinstance(raw.get("inputs"), dict) else {}
+    receivers = overrides.get("inputs", {}).get("otlp") or (inputs or {}).get("otlp")
+    if isinstance(receivers, list):
+        merged = [{**entry, **options} if isinstance(entry, dict) else entry for entry in receivers]
+        _put(overrides, ("inputs", "otlp"), merged)
 
 
 def _flag_overrides(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pydantic import SecretStr
 
@@ -39,6 +39,13 @@ from shipper.sources.files import FileSource
 from shipper.sources.forward import ForwardSource
 from shipper.sources.forward_auth import load_shared_key, load_users
 from shipper.sources.forward_settings import exposure_warning, parse_listen_url
+from shipper.sources.otlp_auth import Authenticator, load_token
+from shipper.sources.otlp_auth import load_users as load_otlp_users
+from shipper.sources.otlp_grpc import OtlpGrpcSource
+from shipper.sources.otlp_http import OtlpHttpSource
+from shipper.sources.otlp_intake import DeadLetterCounter, OtlpMetrics, RejectionCounter
+from shipper.sources.otlp_settings import exposure_warning as otlp_exposure_warning
+from shipper.sources.otlp_settings import parse_otlp_url
 from shipper.sources.registry import Registry
 from shipper.sources.stdin import StdinSource
 from shipper.spool import Spool
@@ -58,19 +65,30 @@ def build(
     """The pipeline `config` describes; `engine` (or a function that connects one) for engine outputs,
     `stdin` to read another stream than standard input, `warn` for what the user should know."""
     metrics = metrics or ShipperMetrics()
-    normalizer = Normalizer(config.normalize)
+    normalizer: Any = Normalizer(config.normalize)
+    dead_letters: Any = DeadLetterWriter(config.dead_letter_path)
+    spooled: list[Spool] = []
     sources = _sources(config, metrics, stdin, warn)
-    sink = _sink(config, engine, metrics, warn)
+    sources += _otlp_sources(config, metrics, lambda: _nearly_full(spooled, config), warn)
+    if config.inputs.otlp:  # an OTLP answer reports what was dead-lettered (partial_success)
+        normalizer, dead_letters = RejectionCounter(normalizer), DeadLetterCounter(dead_letters)
+    try:
+        sink = _sink(config, engine, metrics, warn)
+    except BaseException:
+        for source in sources:
+            source.close()
+        raise
     spool = None
     if isinstance(sink, EngineSink) and config.spool.enabled:
         spool = Spool(config.spool_dir, config.spool.max_mb << 20)
+        spooled.append(spool)
     if config.metrics.port is not None:
         metrics.serve(config.metrics.port)
     return Pipeline(
         sources,
         normalizer,
         sink,
-        DeadLetterWriter(config.dead_letter_path),
+        dead_letters,
         spool=spool,
         config=config.pipeline,
         metrics=metrics,
@@ -104,6 +122,34 @@ def _sources(
             warn(warning)
         sources.append(ForwardSource(forward.listen, settings, metrics))
     return sources
+
+
+def _otlp_sources(
+    config: ShipperConfig, metrics: ShipperMetrics, congested: Callable[[], bool], warn: Warn
+) -> list[Source]:
+    """The OTLP receivers (HTTP and gRPC), sharing one set of metrics; each loads its own secrets."""
+    receivers: list[Source] = []
+    otlp_metrics = OtlpMetrics(metrics.registry) if config.inputs.otlp else None
+    try:
+        for settings in config.inputs.otlp:
+            auth = Authenticator(
+                load_token(settings.token_file, settings.token_env), load_otlp_users(settings.users_file)
+            )
+            if warning := otlp_exposure_warning(settings.listen, settings, auth.required):
+                warn(warning)
+            kind = OtlpHttpSource if parse_otlp_url(settings.listen)[0] == "http" else OtlpGrpcSource
+            assert otlp_metrics is not None
+            receivers.append(kind(settings, otlp_metrics, auth, config.normalize.max_line_bytes, congested))
+    except BaseException:
+        for receiver in receivers:
+            receiver.close()
+        raise
+    return receivers
+
+
+def _nearly_full(spooled: list[Spool], config: ShipperConfig) -> bool:
+    """Whether the spool could not take one more batch: OTLP receivers then answer 503."""
+    return bool(spooled) and spooled[0].size + config.pipeline.batch_bytes > spooled[0].max_bytes
 
 
 def _sink(

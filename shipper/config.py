@@ -7,6 +7,8 @@ the engine is away), `pipeline` (batches, queue bound, flush interval, workers: 
 `metrics`. Every default is written once, in these models or the models they reuse; `build` assembles
 the shipper from it. Secrets are referenced, never written here: the forward shared key by a file or an
 environment variable, the engine's credentials by the `MLSIEM_*` variables.
+The OTLP receivers are `inputs.otlp`, one entry per listener (HTTP or gRPC), their token and users
+referenced by a file or an environment variable as well.
 
 `load_config(path, overrides)` reads the file through `read_yaml` (size and alias limits), lays the
 overrides (command-line flags) over it and validates; every problem is a ConfigError naming the file
@@ -29,6 +31,7 @@ from shipper.pipeline import PipelineConfig
 from shipper.sinks.base import RETRY_SECONDS
 from shipper.sources.forward_auth import SHARED_KEY_ENV
 from shipper.sources.forward_settings import ForwardInput
+from shipper.sources.otlp_settings import OtlpInput, parse_otlp_url
 from shipper.spool import MAX_BYTES as SPOOL_MAX_BYTES
 
 ENGINE_OUTPUTS: Final = ("engine", "opensearch", "elasticsearch")
@@ -58,14 +61,26 @@ class Inputs(BaseModel):
     files: FilesInput | None = None
     stdin: bool = Field(False, description="read standard input")
     forward: ForwardInput | None = Field(None, description="accept the Fluentd forward protocol")
+    otlp: list[OtlpInput] = Field(default_factory=list, description="OTLP receivers (HTTP and/or gRPC)")
 
     @model_validator(mode="after")
     def _something(self) -> Inputs:
-        if self.files is None and not self.stdin and self.forward is None:
+        if self.files is None and not self.stdin and self.forward is None and not self.otlp:
             raise ValueError(
-                "nothing to read: give files, stdin or a forward listener "
-                "(on the command line: FILES, - or --listen forward://HOST:PORT)"
+                "nothing to read: give files, stdin, a forward listener or an OTLP receiver "
+                "(on the command line: FILES, - or --listen forward://HOST:PORT | otlp://HOST:4318 | "
+                "otlp+grpc://HOST:4317)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _distinct_listeners(self) -> Inputs:
+        seen: set[tuple[str, int]] = set()
+        for receiver in self.otlp:
+            _, host, port = parse_otlp_url(receiver.listen)
+            if port and (host, port) in seen:
+                raise ValueError(f"otlp: two receivers listen on {host}:{port}")
+            seen.add((host, port))
         return self
 
 

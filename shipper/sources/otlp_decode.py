@@ -9,6 +9,9 @@ into the bytes encoding it expects (ids already in base64, the plain protobuf JS
 are). A request whose line would pass `max_line_bytes` is cut into several lines (by resource, scope and
 halves of the span or log record list), so one large export is not rejected whole.
 
+Log records named `mlsiem.event` (the SDK's OpenTelemetry mode, `shipper.sdk_otel`) carry a native
+event as their body: each becomes a native-format line of its own.
+
 Metrics requests (`/v1/metrics`) are decoded and counted, not shipped: the GenAI client metrics
 (`gen_ai.client.token.usage`, `gen_ai.client.operation.duration`) repeat what every span carries, and
 shipping both would count each call twice.
@@ -30,6 +33,8 @@ from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from shipper.sdk_otel import NATIVE_EVENT
 
 Signal = Literal["traces", "logs", "metrics"]
 SIGNALS: Final[tuple[Signal, ...]] = ("traces", "logs", "metrics")
@@ -115,23 +120,47 @@ def decode(signal: Signal, message: Message, max_line_bytes: int) -> Decoded:
     resource_key, scope_key, item_key = _KEYS[signal]
     item = _span if signal == "traces" else _log_record
     groups: list[tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]] = []
+    native: list[tuple[bytes, int]] = []
     items = 0
     for resource_items in getattr(message, _field(resource_key)):
         resource = _resource_head(resource_items, scope_key)
         for scope_items in getattr(resource_items, _field(scope_key)):
             scope = _resource_head(scope_items, item_key)
-            converted = [item(entry) for entry in getattr(scope_items, _field(item_key))]
+            converted = []
+            for entry in getattr(scope_items, _field(item_key)):
+                if (
+                    signal == "logs"
+                    and entry.event_name == NATIVE_EVENT
+                    and entry.body.HasField("kvlist_value")
+                ):
+                    native.append((orjson.dumps(plain_value(entry.body)), 1))
+                else:
+                    converted.append(item(entry))
             items += len(converted)
             groups.append((resource, scope, converted))
     if not items:
-        return Decoded([], 0, {})
+        return Decoded(native, len(native), {})
     whole = _line(resource_key, scope_key, item_key, groups)
     if len(whole) <= max_line_bytes:
-        return Decoded([(whole, items)], items, {})
-    lines: list[tuple[bytes, int]] = []
+        return Decoded([(whole, items), *native], items + len(native), {})
+    lines: list[tuple[bytes, int]] = list(native)
     for resource, scope, converted in groups:
         _cut(lines, resource_key, scope_key, item_key, resource, scope, converted, max_line_bytes)
-    return Decoded(lines, items, {})
+    return Decoded(lines, items + len(native), {})
+
+
+def plain_value(value: Any) -> Any:
+    """An AnyValue as plain data (maps, lists, scalars; bytes as base64 text)."""
+    which = value.WhichOneof("value")
+    if which == "kvlist_value":
+        return {kv.key: plain_value(kv.value) for kv in value.kvlist_value.values}
+    if which == "array_value":
+        return [plain_value(entry) for entry in value.array_value.values]
+    if which == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode()
+    if which == "double_value" and not math.isfinite(value.double_value):
+        return None
+    return getattr(value, which) if which else None
 
 
 def _field(json_name: str) -> str:

@@ -555,21 +555,28 @@ def test_exposed_receiver_without_auth_warns(tmp_path: Path) -> None:
 def test_mlsiem_ship_listens_on_forward_http_and_grpc_at_once(tmp_path: Path) -> None:
     ports = [free_port() for _ in range(3)]
     out = tmp_path / "out.ndjson"
+    (tmp_path / "token").write_text("cli-token\n")
+    bearer = {"Authorization": "Bearer cli-token"}
     env = {**os.environ, "MLSIEM_HOME": str(tmp_path / "home")}
     command = [
         sys.executable, "-m", "mlsiem", "ship", "--no-progress", "--output", f"file:{out}",
         "--listen", f"forward://127.0.0.1:{ports[0]}",
         "--listen", f"otlp://127.0.0.1:{ports[1]}",
         "--listen", f"otlp+grpc://127.0.0.1:{ports[2]}",
+        "--otlp-token-file", str(tmp_path / "token"),
     ]  # fmt: skip
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
     try:
         wait_for(lambda: _accepts(ports[1]) and _accepts(ports[2]), timeout=60)
-        assert post(ports[1], genai_spans(range(3)).SerializeToString()).status_code == 200
+        assert post(ports[1], genai_spans(range(3)).SerializeToString()).status_code == 401
+        assert post(ports[1], genai_spans(range(3)).SerializeToString(), headers=bearer).status_code == 200
         with grpc.insecure_channel(f"127.0.0.1:{ports[2]}") as channel:
-            trace_service_pb2_grpc.TraceServiceStub(channel).Export(genai_spans(range(3, 5)), timeout=10)
+            stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+            stub.Export(
+                genai_spans(range(3, 5)), metadata=[("authorization", "Bearer cli-token")], timeout=10
+            )
         assert len(out.read_text().splitlines()) == 5
     finally:
         process.send_signal(signal.SIGTERM)

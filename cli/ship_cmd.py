@@ -1,4 +1,4 @@
-"""`mlsiem ship`: telemetry from files, stdin or the forward protocol into the engine, a file or fluent.
+"""`mlsiem ship`: telemetry from files, stdin, the forward protocol or OTLP into the engine, a file or fluent.
 
 The command is a mapping of its flags onto `shipper.config.ShipperConfig` (laid over `--config FILE`
 when one is given: flags win) and a call of `shipper.build.build`; it only adds the progress bar, the

@@ -133,6 +133,26 @@ def _print_report(comparison: FileComparison) -> None:
             f"(reconstruction error {m.score:+.1%}{shift})"
         )
     console.print(line, markup=False)
+    _print_outliers(comparison)
+
+
+def _print_outliers(comparison: FileComparison) -> None:
+    """The isolation forest's outlier share and the current file's most anomalous rows."""
+    report = comparison.outliers
+    if report is None:
+        return
+    test = report.test
+    verdict = f"HIGH ({test.tier}, {test.severity})" if test.called else "ok"
+    scored = "" if report.scored_rows == report.current_rows else f" (evenly spaced of {report.current_rows})"
+    console.print(
+        f"outliers (isolation forest over {len(report.features)} features): {verdict}: {test.outliers} of "
+        f"{test.rows} rows{scored} above the reference's {test.expected_share:.1%} threshold "
+        f"({test.share:.2%}, p={test.p_value:.2g})",
+        markup=False,
+    )
+    for row in report.top_rows[:5]:
+        values = ", ".join(f"{n}={row[n]}" for n in report.features)
+        console.print(f"  row {row['row']} (anomaly {row['anomaly_score']:.3f}): {values}", markup=False)
 
 
 def _print_quality(comparison: FileComparison) -> None:

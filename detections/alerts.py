@@ -22,11 +22,13 @@ from mlsiem.ecs.findings import (
     AlertEventFields,
     AlertInfo,
     AlertTier,
+    Anomaly,
     Evidence,
     MlsiemAlert,
     Quality,
     Rule,
     SeverityLabel,
+    Slo,
     Threat,
     severity_from_label,
 )
@@ -93,6 +95,8 @@ class Finding:
     suppression: timedelta = timedelta(hours=1)
     tier: AlertTier | None = None  # statistical detectors: "watch" (certain, small) or "act"
     playbook: str | None = None  # Markdown; default: the detector rule's playbook (detections/playbooks/)
+    anomaly: Anomaly | None = None
+    slo: Slo | None = None
 
     @property
     def group_key(self) -> str:
@@ -159,6 +163,8 @@ def alert_document(finding: Finding) -> dict[str, Any]:
             drift=finding.drift,
             evidence=finding.evidence,
             quality=finding.quality,
+            anomaly=finding.anomaly,
+            slo=finding.slo,
         ),
     )
     document = alert.to_document()

@@ -108,7 +108,9 @@ def profile_from_events(
     metadata = {"source": "events", "start": iso(window.start), "end": iso(window.end)}
     # An LLM service has no features: its profile holds only operational baselines.
     profile = (
-        build_profile(columns, metadata=metadata) if columns else ReferenceProfile({}, len(rows), metadata)
+        build_profile(columns, metadata=metadata, isolation=True)
+        if columns
+        else ReferenceProfile({}, len(rows), metadata)
     )
     index = inference_stream(namespace)
     series = parse_series(engine.search(index, series_request(window, bucket)))
@@ -141,7 +143,7 @@ def performance_metadata(labelled: dict[str, Any]) -> dict[str, str]:
 
 def profile_from_file(path: str, model: str) -> ReferenceProfile:
     data = read_columns(path, role="reference")
-    return build_profile(data.columns, metadata={"source": f"file:{path}", "model": model})
+    return build_profile(data.columns, metadata={"source": f"file:{path}", "model": model}, isolation=True)
 
 
 def store(engine: Engine, model: str, version: str | None, profile: ReferenceProfile, now: datetime) -> str:

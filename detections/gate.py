@@ -21,6 +21,9 @@ from detections.performance_check import PerformanceComparison, PerformanceConfi
 from detections.statistics import DecisionRule, DriftReport, ReferenceProfile, build_profile, compare
 from detections.statistics.compare import SEVERITY_ORDER
 from detections.statistics.decision import DEFAULT_ALPHA
+from detections.statistics.isolation import MIN_ROWS, fit_forest, forest_features
+from detections.statistics.multivariate import select_features
+from detections.statistics.outlier_report import OutlierReport, outlier_report
 from detections.statistics.quality import QualityResult, QualityRule, window_counts
 from detections.statistics.quality import judge as judge_quality
 from mlsiem.errors import ConfigError
@@ -170,6 +173,7 @@ class FileComparison:
     notes: dict[str, str] = field(default_factory=dict)  # column -> type conversion or skip reason
     quality: list[Any] = field(default_factory=list)  # data-quality results per feature and check
     performance: PerformanceComparison | None = None  # the performance comparison when labels are given
+    outliers: OutlierReport | None = None  # per-row isolation-forest scores of the current rows
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -181,6 +185,7 @@ class FileComparison:
             "notes": self.notes,
             "quality": _quality_dict(self.quality),
             "performance": _performance_dict(self.performance),
+            "outliers": self.outliers.to_dict() if self.outliers else None,
         }
 
 
@@ -245,6 +250,7 @@ def compare_files(
         else None
     )
     quality = _quality(profile, {n: current.columns[n] for n in names}, config)
+    outliers = _outliers(reference, current, names, config)
     return FileComparison(
         report=report,
         reference=reference.path,
@@ -254,7 +260,26 @@ def compare_files(
         notes={**skipped, **{n: v for n, v in notes.items() if n not in names}},
         performance=performance,
         quality=quality,
+        outliers=outliers,
     )
+
+
+def _outliers(
+    reference: DataColumns, current: DataColumns, names: list[str], config: GateConfig
+) -> OutlierReport | None:
+    """The isolation forest on the multivariate check's columns (plus the score column, if given)."""
+    if reference.rows < MIN_ROWS:
+        return None
+    selection = config.multivariate
+    chosen, _ = select_features(
+        {n: reference.columns[n] for n in names}, selection.features, selection.exclude
+    )
+    score = config.performance.score if config.performance else None
+    features = forest_features(reference.columns, chosen, score)
+    if not features or any(n not in current.columns for n in features):
+        return None
+    model = fit_forest({n: reference.columns[n] for n in features})
+    return outlier_report(model, current.columns, config.rule().alpha)
 
 
 def _quality(profile: ReferenceProfile, current: dict[str, Any], config: GateConfig) -> list[QualityResult]:

@@ -196,6 +196,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                 "check": "missing", "feature": "prompt_length", "reference_value": "0",
                 "current_value": "0.4", "p_value": 1e-20,
             },
+            "anomaly": {
+                "method": "isolation_forest", "score": 1.7, "outlier_share": 0.03, "expected_share": 0.01,
+                "top_sources": ["203.0.113.9 (38 of 41)"],
+            },
+            "slo": {"name": "latency", "objective": 0.99, "burn_rate": 15.2, "window": "1h/5m"},
         },
     },
 }  # fmt: skip

@@ -12,6 +12,7 @@ from detections.detectors.data_quality import DataQualityDetector
 from detections.detectors.feature_drift import FeatureDriftDetector
 from detections.detectors.multivariate import MultivariateDetector
 from detections.detectors.operational import OperationalDetector
+from detections.detectors.outliers import OutliersDetector
 from detections.detectors.performance import PerformanceDetector
 from detections.detectors.prediction_drift import PredictionDriftDetector
 from mlsiem.ecs.findings import Rule
@@ -25,6 +26,7 @@ DETECTORS: dict[str, type[Detector]] = {
         OperationalDetector,
         PerformanceDetector,
         DataQualityDetector,
+        OutliersDetector,
     )
 }
 DETECTOR_NAMES: tuple[str, ...] = tuple(DETECTORS)

@@ -26,6 +26,7 @@ from detections.statistics.columns import (
     finite_sorted,
     is_numeric_array,
 )
+from detections.statistics.isolation import MIN_ROWS, ForestModel, fit_forest, forest_features
 from detections.statistics.multivariate import PcaModel, fit_pca, select_features
 
 PROFILE_VERSION = 1
@@ -85,6 +86,7 @@ class ReferenceProfile:
     multivariate: PcaModel | None = None
     operational: dict[str, SeriesBaseline] = field(default_factory=dict)
     version: int = PROFILE_VERSION
+    isolation: ForestModel | None = None  # per-row anomaly scores (absent from older profiles)
     # Sorted raw reference values kept in memory (never serialized) so exact tests are possible offline.
     samples: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
@@ -96,6 +98,7 @@ class ReferenceProfile:
             "features": {name: asdict(f) for name, f in self.features.items()},
             "multivariate": self.multivariate.to_dict() if self.multivariate else None,
             "operational": {name: asdict(s) for name, s in self.operational.items()},
+            "isolation": self.isolation.to_dict() if self.isolation else None,
         }
 
     @classmethod
@@ -113,6 +116,7 @@ class ReferenceProfile:
                     raise ValueError(f"feature {name!r}: bin_counts must have len(edges) + 1 entries")
             multivariate = document.get("multivariate")
             operational = document.get("operational") or {}
+            isolation = document.get("isolation")
             return cls(
                 features=features,
                 rows=int(document["rows"]),
@@ -120,6 +124,7 @@ class ReferenceProfile:
                 multivariate=PcaModel.from_dict(multivariate) if multivariate else None,
                 operational={name: SeriesBaseline(**spec) for name, spec in operational.items()},
                 version=version,
+                isolation=ForestModel.from_dict(isolation) if isolation else None,
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a reference profile: {exc}") from None
@@ -176,6 +181,8 @@ def build_profile(
     max_categories: int = MAX_CATEGORIES,
     multivariate_features: Sequence[str] | None = None,
     multivariate_exclude: Sequence[str] = (),
+    isolation: bool = False,
+    score_column: str | None = "prediction.score",
 ) -> ReferenceProfile:
     """Profile a reference data set given as columns (numeric arrays or categorical columns).
 
@@ -183,6 +190,8 @@ def build_profile(
     `multivariate` fits the multivariate model when at least two features take part: those of
     `multivariate_features`, else every column that is not an identifier, timestamp, prediction or
     label (`multivariate.select_features`), less `multivariate_exclude`.
+    `isolation` fits the per-row isolation forest on the same features plus `score_column` (when it is
+    a numeric column) if the reference has at least `isolation.MIN_ROWS` rows.
     """
     features: dict[str, FeatureProfile] = {}
     samples: dict[str, np.ndarray] = {}
@@ -206,8 +215,14 @@ def build_profile(
             except ValueError:
                 if multivariate_features is not None:
                     raise
+    forest = None
+    if isolation and rows >= MIN_ROWS:
+        chosen, _ = select_features(columns, multivariate_features, multivariate_exclude)
+        names = forest_features(columns, [n for n in chosen if features[n].count > 1], score_column)
+        if names:
+            forest = fit_forest({n: columns[n] for n in names})
     profile = ReferenceProfile(
-        features=features, rows=rows, metadata=dict(metadata or {}), multivariate=model
+        features=features, rows=rows, metadata=dict(metadata or {}), multivariate=model, isolation=forest
     )
     profile.samples = samples
     return profile

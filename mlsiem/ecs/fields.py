@@ -332,6 +332,15 @@ ALERT_FIELDS: FieldTable = {
     "mlsiem.quality.reference_value": KEYWORD,
     "mlsiem.quality.current_value": KEYWORD,
     "mlsiem.quality.p_value": DOUBLE,
+    "mlsiem.anomaly.method": KEYWORD,
+    "mlsiem.anomaly.score": DOUBLE,
+    "mlsiem.anomaly.outlier_share": DOUBLE,
+    "mlsiem.anomaly.expected_share": DOUBLE,
+    "mlsiem.anomaly.top_sources": KEYWORD,
+    "mlsiem.slo.name": KEYWORD,
+    "mlsiem.slo.objective": DOUBLE,
+    "mlsiem.slo.burn_rate": DOUBLE,
+    "mlsiem.slo.window": KEYWORD,
 }
 
 FIELD_TABLES: Final[Mapping[DocumentKind, FieldTable]] = MappingProxyType(

@@ -29,7 +29,9 @@ from mlsiem.ecs.models import (
 SeverityLabel = Literal["low", "medium", "high", "critical"]
 SeverityScore = Literal[21, 47, 73, 99]
 DriftSeverity = Literal["none", "low", "medium", "high", "critical"]
-RuleCategory = Literal["drift", "operational", "performance", "security", "pipeline", "data_quality"]
+RuleCategory = Literal[
+    "drift", "anomaly", "slo", "operational", "performance", "security", "pipeline", "data_quality"
+]
 AlertStatus = Literal["open", "acknowledged", "closed"]
 # "watch": statistically certain but small (investigate); "act": practically large.
 AlertTier = Literal["watch", "act"]
@@ -139,6 +141,25 @@ class Evidence(EcsModel):
     sample_event_ids: list[str] | None = None
 
 
+class Anomaly(EcsModel):
+    """Per-request outliers (or an output collapse): how many, against how many by chance, from whom."""
+
+    method: str  # isolation_forest, output_collapse, ...
+    score: float | None = None  # the most anomalous request's score, or the collapse statistic
+    outlier_share: float | None = None
+    expected_share: float | None = None
+    top_sources: list[str] | None = None  # "203.0.113.24 (38 of 41)", the outliers' top source.ip / user.name
+
+
+class Slo(EcsModel):
+    """A service-level objective's error budget burning too fast (multi-window burn rate)."""
+
+    name: str  # latency, availability, time_to_first_token, cost
+    objective: float  # the target share of good requests, e.g. 0.99
+    burn_rate: float  # over the long window: the budget's consumption rate (1 = exactly on budget)
+    window: str  # the alerting windows, e.g. "1h/5m"
+
+
 class MlsiemAlert(EcsModel):
     alert: AlertInfo
     model: ModelInfo | None = None
@@ -146,6 +167,8 @@ class MlsiemAlert(EcsModel):
     drift: AlertDrift | None = None
     evidence: Evidence | None = None
     quality: Quality | None = None
+    anomaly: Anomaly | None = None
+    slo: Slo | None = None
 
 
 class MlsiemDrift(EcsModel):

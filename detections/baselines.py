@@ -28,6 +28,7 @@ from detections.aggregations import (
     series_request,
 )
 from detections.datafiles import read_columns
+from detections.detectors.output_collapse import outputs_request, token_metadata
 from detections.statistics.columns import CategoricalColumn
 from detections.statistics.operational import SERIES
 from detections.statistics.performance import accuracy_of
@@ -122,6 +123,7 @@ def profile_from_events(
     profile.metadata["bucket_seconds"] = str(int(bucket.total_seconds()))
     labelled = engine.search(index, labelled_request(window))
     profile.metadata.update(performance_metadata(labelled))
+    profile.metadata.update(token_metadata(engine.search(index, outputs_request(window))))
     return profile
 
 

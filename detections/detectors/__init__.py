@@ -13,6 +13,7 @@ from detections.detectors.feature_drift import FeatureDriftDetector
 from detections.detectors.multivariate import MultivariateDetector
 from detections.detectors.operational import OperationalDetector
 from detections.detectors.outliers import OutliersDetector
+from detections.detectors.output_collapse import OutputCollapseDetector
 from detections.detectors.performance import PerformanceDetector
 from detections.detectors.prediction_drift import PredictionDriftDetector
 from mlsiem.ecs.findings import Rule
@@ -27,6 +28,7 @@ DETECTORS: dict[str, type[Detector]] = {
         PerformanceDetector,
         DataQualityDetector,
         OutliersDetector,
+        OutputCollapseDetector,
     )
 }
 DETECTOR_NAMES: tuple[str, ...] = tuple(DETECTORS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -11,24 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from detections.actions import WebhookConfig
 from detections.detectors import DETECTOR_NAMES, DETECTORS, Tunings
+from detections.durations import parse_duration
 from mlsiem.errors import ConfigError
 from mlsiem.indices import check_namespace
 from mlsiem.yamlfile import read_yaml
 
 DetectorName = Literal[DETECTOR_NAMES]  # type: ignore[valid-type]
-_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def parse_duration(text: str | timedelta, allow_zero: bool = False) -> timedelta:
-    if isinstance(text, timedelta):
-        if text < timedelta(0) or (not allow_zero and not text):
-            raise ValueError(f"{text} is not a positive duration")
-        return text
-    match = _DURATION.match(str(text).strip())
-    if not match or len(match.group(1)) > 9 or (int(match.group(1)) == 0 and not allow_zero):
-        raise ValueError(f"{str(text)[:40]!r} is not a duration such as 30s, 5m, 1h or 1d")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+__all__ = ["DetectConfig", "ModelConfig", "load_config", "model_tuning", "parse_duration"]
 
 
 class ModelConfig(BaseModel):

@@ -165,7 +165,9 @@ def alerts() -> Iterator[Alert]:
          ("AML.T0054", "LLM Jailbreak"), "support-assistant", "192.0.2.20", "bob"),
         ("sigma-model-extraction", "Model extraction by query volume", "security", "low",
          ("AML.T0024.002", "Extract ML Model"), "credit-scorer", "10.0.1.12", "svc-batch"),
+        ("mlsiem-slo-latency", "SLO burn: latency", "slo", "high", None, "credit-scorer", None, None),
     ]  # fmt: skip
+    slo = {"name": "latency", "objective": 0.99, "burn_rate": 15.2, "window": "1h/5m"}
     for hour in range(0, 24, 3):
         for rule_id, name, category, severity, technique, model, ip, user in specs:
             threat = {"technique": {"id": [technique[0]], "name": [technique[1]]}} if technique else None
@@ -192,6 +194,7 @@ def alerts() -> Iterator[Alert]:
                         },
                         "model": {"name": model},
                         "evidence": {"query": f'mlsiem.model.name:"{model}"', "event_count": 12},
+                        "slo": slo if category == "slo" else None,
                     },
                 }
             )

@@ -16,6 +16,7 @@ from detections.detectors.outliers import OutliersDetector
 from detections.detectors.output_collapse import OutputCollapseDetector
 from detections.detectors.performance import PerformanceDetector
 from detections.detectors.prediction_drift import PredictionDriftDetector
+from detections.detectors.slo import SloDetector
 from mlsiem.ecs.findings import Rule
 
 DETECTORS: dict[str, type[Detector]] = {
@@ -29,6 +30,7 @@ DETECTORS: dict[str, type[Detector]] = {
         DataQualityDetector,
         OutliersDetector,
         OutputCollapseDetector,
+        SloDetector,
     )
 }
 DETECTOR_NAMES: tuple[str, ...] = tuple(DETECTORS)

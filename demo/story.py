@@ -17,11 +17,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from demo.scenario.catalogue import CLASSIFIER
 from demo.scenario.config import ScenarioConfig
 from demo.scenario.manifest import Incident, Manifest
 from demo.scenario.writer import write_scenario
 from detections import baselines
-from detections.config import DetectConfig
+from detections.config import DetectConfig, ModelConfig
 from detections.job import DetectorJob, align
 from detections.sigma.executor import Executor
 from detections.sigma.findings import sigma_source
@@ -36,6 +37,8 @@ from shipper.build import build
 from shipper.config import config_from
 
 BASELINE_SHARE = 0.6  # of the control period; the rest is watched for false alerts
+# The classifier's service-level objective: 99% of predictions under 100 ms (the SLO burn incident).
+SLO = {"slo": {"latency": {"objective": 0.99, "threshold_ms": 100}}}
 Progress = Callable[[str, float, float], None]  # (stage, done, total)
 
 
@@ -163,8 +166,13 @@ def run_demo(
     timings["baselines"] = round(time.monotonic() - began, 2)
 
     began = time.monotonic()
+    models = [
+        ModelConfig(name=model, version=version, tuning=SLO if model == CLASSIFIER else {})
+        for model, version in baselines.stored_models(engine)
+    ]
     detect = DetectConfig(
         namespace=namespace,
+        models=models,
         window=window,
         bucket=bucket,
         suppression=window * 2,

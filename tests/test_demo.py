@@ -23,7 +23,8 @@ def test_short_demo_scorecard(local_engine: LocalEngine, tmp_path: Path) -> None
     card = report["scorecard"]
     missed = [row["title"] for row in card["incidents"] if not row["detected"]]
     assert not missed, f"missed incidents: {missed}"
-    assert len(card["incidents"]) >= 15
+    assert len(card["incidents"]) >= 18
+    assert {"anomaly", "slo"} <= {row["category"] for row in card["incidents"]}  # outliers, collapse, SLO
     assert card["false_alerts_in_control"] <= 2, card["false_alert_rules_in_control"]
     assert card["precision"] >= 0.8
     assert report["shipped"]["shipped"] == report["shipped"]["events"] > 1000

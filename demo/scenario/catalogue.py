@@ -23,6 +23,7 @@ from demo.scenario.rules import rule_id
 from demo.scenario.timeline import Timeline
 
 CLASSIFIER = "credit-scorer"
+OOD_CLIENT = "198.51.100.77"  # a partner integration that sends amounts in cents
 FILE_CLASSIFIER, FILE_PIPELINE, FILE_LITELLM, FILE_OTLP = (
     "classifier.jsonl",
     "pipeline.jsonl",
@@ -62,7 +63,7 @@ SPECS: tuple[Spec, ...] = (
             "A new marketing campaign brings wealthier applicants: `income` moves up by one control-period "
             "standard deviation; nothing else changes."
         ),
-        related=("mlsiem-drift-prediction", "mlsiem-drift-multivariate"),
+        related=("mlsiem-drift-prediction", "mlsiem-drift-multivariate", "mlsiem-anomaly-outliers"),
         details={"features": "income", "shift": "+1 sd"},
     ),
     Spec(
@@ -95,7 +96,11 @@ SPECS: tuple[Spec, ...] = (
             "A partner channel sends a younger, more indebted population: age, debt_to_income, loan_amount "
             "and loan_purpose shift together and employment_type gains the unseen category gig_platform."
         ),
-        related=("mlsiem-drift-prediction", "mlsiem-data-quality"),  # the unseen category
+        related=(
+            "mlsiem-drift-prediction",
+            "mlsiem-data-quality",
+            "mlsiem-anomaly-outliers",
+        ),  # unseen category
         details={
             "features": "age,debt_to_income,loan_amount,loan_purpose,employment_type",
             "new_category": "employment_type=gig_platform",
@@ -179,7 +184,7 @@ SPECS: tuple[Spec, ...] = (
             " applicant while the logged request keeps the real value, so the logged features look as usual"
             " but the risk scores and the share of 'bad' predictions rise sharply."
         ),
-        related=("mlsiem-performance-drop",),
+        related=("mlsiem-performance-drop", "mlsiem-anomaly-outliers", "mlsiem-anomaly-output-collapse"),
     ),
     Spec(
         kind="system_prompt_extraction",
@@ -300,8 +305,63 @@ SPECS: tuple[Spec, ...] = (
             "mlsiem-drift-feature",
             "mlsiem-drift-multivariate",
             "mlsiem-drift-prediction",
+            "mlsiem-anomaly-outliers",  # synthetic applications look like nothing in the reference
         ),
         cap_seconds=2700,
+    ),
+    # The classifier's anomaly incidents sit in the recovery slots between its distribution incidents;
+    # the SLO burn only slows requests down, so it may share time with them.
+    Spec(
+        kind="ood_burst",
+        title="Out-of-distribution requests from one partner (amounts in cents)",
+        category="anomaly",
+        slot=12,
+        slots=1,
+        expected=("mlsiem-anomaly-outliers",),
+        entity={"mlsiem.model.name": CLASSIFIER},
+        file=FILE_CLASSIFIER,
+        description=(
+            f"A partner integration at {OOD_CLIENT} starts sending income and loan amounts in cents: about "
+            "5% of the slot's applications carry values a hundred times anything in the reference."
+        ),
+        related=(
+            "mlsiem-drift-feature",
+            "mlsiem-drift-multivariate",
+            "mlsiem-data-quality",
+            "mlsiem-drift-prediction",
+        ),
+        details={"source.ip": OOD_CLIENT, "features": "income,loan_amount", "share": "5%"},
+    ),
+    Spec(
+        kind="score_collapse",
+        title="Score collapse: the credit scorer answers 'good' to everyone",
+        category="anomaly",
+        slot=15,
+        slots=1,
+        expected=("mlsiem-anomaly-output-collapse",),
+        entity={"mlsiem.model.name": CLASSIFIER},
+        file=FILE_CLASSIFIER,
+        description=(
+            "A bad model artifact is hot-swapped in: every prediction gets the same score (0.031) and the "
+            "label 'good', whatever the application."
+        ),
+        related=("mlsiem-drift-prediction", "mlsiem-performance-drop", "mlsiem-anomaly-outliers"),
+    ),
+    Spec(
+        kind="slo_burn",
+        title="Latency SLO burn on the credit scorer (99% under 100 ms)",
+        category="slo",
+        slot=20,
+        slots=3,
+        expected=("mlsiem-slo-latency",),
+        entity={"mlsiem.model.name": CLASSIFIER},
+        file=FILE_CLASSIFIER,
+        description=(
+            "A noisy neighbour on the scoring hosts: 85% of predictions take 150-400 ms against an SLO of "
+            "99% under 100 ms, an 85x burn of the error budget."
+        ),
+        related=("mlsiem-ops-latency",),
+        details={"objective": "0.99", "threshold_ms": "100"},
     ),
 )
 

@@ -9,7 +9,8 @@ as `ground_truth` (the label join happens upstream of the log, as in most feedba
 The incidents change exactly one thing each: whether the call succeeds (an error burst), the inputs
 (feature drift), what the model sees but the log does not (prediction drift: a silent feature-join
 failure), the outcome (performance drop: concept drift), or who calls (model extraction: one
-address sending synthetic applications).
+address sending synthetic applications; an out-of-distribution burst: one partner sending amounts in
+cents), the outputs (score collapse: one score for everyone) or the latency (an SLO burn).
 """
 
 from __future__ import annotations
@@ -159,12 +160,14 @@ def generate(
     single, multi = inside(times, incidents["feature_drift"]), inside(times, incidents["multi_feature_drift"])
     skew, shock = inside(times, incidents["prediction_drift"]), inside(times, incidents["performance_drop"])
     outage = inside(times, incidents["error_burst"])
+    stuck, slow = inside(times, incidents["score_collapse"]), inside(times, incidents["slo_burn"])
     x = sample_applicants(rng, n, multi)
     x["income"][single] = np.round(x["income"][single] + INCOME_SD, -1)
     true_logit = risk_logit(x)
     # Prediction drift: the model silently sees no credit history; the log keeps the real value.
     seen = np.where(skew, 0.0, x["credit_history_months"])
     score = _sigmoid(risk_logit(x, seen) + rng.normal(0.0, 0.35, n))
+    score[stuck] = 0.031  # a broken artifact: one score, one label, whatever the application
     # Performance drop: who defaults changes (an economic shock: defaults rise and the old signals
     # explain less of them), so accuracy on labelled traffic falls from ~0.9 to ~0.7.
     z_dti = (x["debt_to_income"] - 0.225) / 0.13
@@ -173,6 +176,8 @@ def generate(
     delay = 60.0 * (2.0 + rng.exponential(config.label_delay_minutes, n))
     labelled = (rng.random(n) < config.label_fraction) & (times + delay < timeline.end)
     latency = rng.lognormal(np.log(18.0), 0.35, n) * np.where(rng.random(n) < 0.02, 3.0, 1.0)
+    burning = slow & (rng.random(n) < 0.85)  # the SLO burn: most requests wait on a noisy neighbour
+    latency[burning] = rng.uniform(150.0, 400.0, int(burning.sum()))
     failed = rng.random(n) < np.where(outage, 0.3, 0.004)
     who = rng.choice(len(people.brokers), size=n, p=people.broker_weights).tolist()
     hosts = rng.integers(1, 5, size=n).tolist()
@@ -183,6 +188,8 @@ def generate(
         ("prediction_drift", skew),
         ("performance_drop", shock),
         ("error_burst", outage & failed),
+        ("score_collapse", stuck),
+        ("slo_burn", burning),
     ):
         kind[mask] = name
     failed, labelled, defaulted = failed.tolist(), labelled.tolist(), defaulted.tolist()
@@ -210,6 +217,32 @@ def generate(
             record["latency_ms"] = latency[i]
         emitted.append(Emitted(when[i], kind[i], record))
     emitted.extend(_extraction(rng, ids, config, people, incidents["model_extraction"]))
+    emitted.extend(_ood_burst(rng, ids, config, people, incidents["ood_burst"]))
+    return emitted
+
+
+def _ood_burst(
+    rng: np.random.Generator, ids: Ids, config: ScenarioConfig, people: Population, incident: Incident
+) -> list[Emitted]:
+    """A partner's applications with income and loan amount in cents (100x), 5% of the slot's traffic."""
+    begin, end = window(incident)
+    n = max(15, round(0.05 * config.rates.classifier_per_hour * (end - begin) / 3600.0))
+    times = np.sort(begin + rng.random(n) * (end - begin))
+    x = sample_applicants(rng, n, np.zeros(n, dtype=bool))
+    x["income"] = x["income"] * 100
+    x["loan_amount"] = x["loan_amount"] * 100
+    scores = np.round(_sigmoid(risk_logit(x) + rng.normal(0.0, 0.35, n)), 4).tolist()
+    latency = np.round(rng.lognormal(np.log(18.0), 0.35, n), 2).tolist()
+    ip = incident.details["source.ip"]
+    broker = people.brokers[0]
+    emitted = []
+    for i, (when, row) in enumerate(zip(times.tolist(), feature_rows(x), strict=True)):
+        record = _record(ids, when, (broker.user_id, broker.name), ip, f"scoring-0{1 + i % 4}")
+        record["features"] = row
+        record["prediction"] = {"label": "bad" if scores[i] >= 0.5 else "good", "score": scores[i]}
+        record["http"] = PREDICT
+        record["latency_ms"] = latency[i]
+        emitted.append(Emitted(when, "ood_burst", record))
     return emitted
 
 

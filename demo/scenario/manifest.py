@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Category = Literal["drift", "operational", "performance", "security", "pipeline"]
+Category = Literal["drift", "anomaly", "slo", "operational", "performance", "security", "pipeline"]
 FileFormat = Literal["native", "litellm", "otlp"]
 
 

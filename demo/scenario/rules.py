@@ -43,6 +43,9 @@ DETECTOR: Final[tuple[str, ...]] = (
     "mlsiem-ops-request-rate",
     "mlsiem-ops-token-usage",
     "mlsiem-data-quality",
+    "mlsiem-anomaly-outliers",
+    "mlsiem-anomaly-output-collapse",
+    "mlsiem-slo-latency",
 )
 
 

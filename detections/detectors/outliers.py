@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field, model_validator
 
-from detections.aggregations import field_of, parse_sample, total_events
+from detections.aggregations import CALLS_ONLY, field_of, parse_sample, total_events
 from detections.detectors.base import Detector, Judgement, Tuning, rule
 from detections.statistics.isolation import EXCESS_FLOORS, ForestModel, encode, outlier_scores, outlier_test
 from detections.window import Window
@@ -104,14 +104,14 @@ class OutliersDetector(Detector):
     def request(self, window: Window) -> dict[str, Any]:
         fields = [field_of(f) for f in self.model.features]
         source = [*fields, "event.id", *SOURCE_FIELDS]
-        exists = [{"exists": {"field": f}} for f in fields]
+        exists = {"bool": {"should": [{"exists": {"field": f}} for f in fields], "minimum_should_match": 1}}
         body: dict[str, Any] = {
             "size": self.tuning.sample,
             "track_total_hits": True,
             "_source": source,
             "query": {
                 "function_score": {
-                    "query": window.query({"bool": {"should": exists, "minimum_should_match": 1}}),
+                    "query": window.query(CALLS_ONLY, exists),
                     "random_score": {"seed": 17, "field": "_seq_no"},
                     "boost_mode": "replace",
                 }

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from detections.aggregations import PREDICTION_FIELDS
+from detections.aggregations import CALLS_ONLY, PREDICTION_FIELDS
 from detections.detectors.base import Detector, Judgement, Tuning, rule
 from detections.statistics import collapse
 from detections.window import Window
@@ -47,7 +47,7 @@ def outputs_request(window: Window) -> dict[str, Any]:
     return {
         "size": 0,
         "track_total_hits": True,
-        "query": window.query(),
+        "query": window.query(CALLS_ONLY),
         "aggs": {
             "labels": {"terms": {"field": PREDICTION_FIELDS["prediction.label"], "size": 50}},
             "score": {"extended_stats": {"field": PREDICTION_FIELDS["prediction.score"]}},

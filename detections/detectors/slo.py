@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from detections.aggregations import CALLS_ONLY
 from detections.alerts import Finding
 from detections.detectors.base import Detector, Judgement, Tuning, rule
 from detections.durations import parse_duration, short
@@ -176,7 +177,7 @@ class SloDetector(Detector):
         return {
             "size": 0,
             "track_total_hits": True,
-            "query": span.query(),
+            "query": span.query(CALLS_ONLY),
             "aggs": {
                 "t": {
                     "date_histogram": {

@@ -26,7 +26,9 @@ Hardening, each a decision written down here:
   reconnects with backoff, which is what Fluent Bit and Fluentd do.
 
 Records whose only payload is a JSON line (`log` or `message`, as Fluent Bit's tail input sends) are
-normalized from that line; others are normalized as the record itself.
+normalized from that line; others are normalized as the record itself. A parsed record without a time
+of its own (Fluent Bit's JSON parser with `Time_Keep Off`, its default, moves the time into the entry's
+EventTime) takes the entry's time as `ts`.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import msgpack
 
@@ -90,12 +92,25 @@ class ChunkAck:
     writer: asyncio.StreamWriter | None
 
 
-def _payload(record: Any) -> bytes | dict[str, Any]:
+TIME_KEYS: Final = ("ts", "@timestamp", "timestamp", "time")  # the keys formats read a record's time from
+
+
+def _entry_seconds(time: Any) -> float | int | None:
+    """An entry's time as epoch seconds: a number (EventTime is decoded to one), or Fluent Bit 2.1+'s
+    `[time, metadata]` pair."""
+    if time.__class__ is list and len(time) == 2 and time[1].__class__ is dict:
+        time = time[0]
+    return time if time.__class__ is float or time.__class__ is int else None
+
+
+def _payload(record: Any, time: Any) -> bytes | dict[str, Any]:
     if isinstance(record, dict):
         for key in ("log", "message"):
             line = record.get(key)
             if isinstance(line, str) and line.lstrip().startswith("{") and len(record) <= 3:
                 return line.strip().encode()
+        if not any(key in record for key in TIME_KEYS) and (seconds := _entry_seconds(time)) is not None:
+            return {**record, "ts": seconds}  # the parser kept the time only in the entry (Time_Keep Off)
         return record
     return msgpack.packb(record, default=str) if not isinstance(record, bytes) else record
 
@@ -286,8 +301,10 @@ class ForwardSource:
             return
         last = len(message.entries) - 1
         origin = Origin(f"forward:{message.tag}", None, None)
-        for number, (_, record) in enumerate(message.entries):
-            item = RawRecord(_payload(record), origin, self, ChunkAck(key, chunk, number == last, writer))
+        for number, (time, record) in enumerate(message.entries):
+            item = RawRecord(
+                _payload(record, time), origin, self, ChunkAck(key, chunk, number == last, writer)
+            )
             while True:
                 try:
                     self._records.put_nowait(item)

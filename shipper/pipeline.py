@@ -1,8 +1,10 @@
 """The shipper's pipeline: sources -> normalize -> batches -> sink, with acknowledgement in order.
 
-Each source runs in a reader thread and feeds one bounded queue (a full queue holds the readers back).
-The main loop normalizes records and cuts batches by count, bytes and time; sender threads deliver
-them. A batch counts as delivered once every event in it is in the engine (new or 409), in the
+Each source runs in a reader thread and feeds one bounded queue (a full queue holds the readers back);
+a source may hand over a list of records read at once (a file's chunk), so the queue's locking is paid
+per chunk, not per line. The main loop normalizes records, serializes each event once (the bytes the
+sink sends; a batch holds no document dicts) and cuts batches by count, bytes and time; sender threads
+deliver them. A batch counts as delivered once every event in it is in the engine (new or 409), in the
 dead-letter file (rejected with a reason), or in the durable spool. Sources learn about delivery in
 batch order only, so a file's registry offset never passes an event that is not safely somewhere;
 after a crash, reading resumes there and the deterministic ids turn re-sent events into 409s.
@@ -13,17 +15,19 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipper.normalize.limits import LimitCounts
 from shipper.normalizer import raw_text as normalized_raw_text
 from shipper.records import Normalized, Origin, Rejected
-from shipper.sinks.base import Sink, SinkUnavailable
+from shipper.sinks.base import Encoded, Sink, SinkUnavailable
 from shipper.sources.base import RawRecord, Source
 from shipper.spool import Spool, SpoolFull
 
@@ -63,23 +67,48 @@ class ShipStats:
 @dataclass
 class _Batch:
     seq: int
-    events: list[Normalized] = field(default_factory=list)
-    raws: list[str] = field(default_factory=list)
+    events: list[Encoded] = field(default_factory=list)
+    raws: list[Any] = field(default_factory=list)  # each event's raw record, as read (text only if needed)
     origins: list[Origin] = field(default_factory=list)
     acks: dict[tuple[int, Any], tuple[Source, Any]] = field(default_factory=dict)
     records: int = 0
     size: int = 0
     opened: float = field(default_factory=time.monotonic)
 
-    def add(self, record: RawRecord, events: list[Normalized], raw_text: str) -> None:
+    def add(self, record: RawRecord, events: list[Normalized]) -> None:
         for event in events:
-            self.events.append(event)
-            self.raws.append(raw_text)
+            data = _dumps(event.document)
+            self.events.append(Encoded(event.kind, event.event_id, data))
+            self.raws.append(record.raw)
             self.origins.append(record.origin)
+            self.size += len(data) + 100  # + the action line
         key = (id(record.source), getattr(record.ack, "key", None))
         self.acks[key] = (record.source, record.ack)
         self.records += 1
-        self.size += len(raw_text) + 64
+
+
+_dumps = orjson.dumps
+
+
+class _RecordQueue(queue.Queue):
+    """A queue of record lists whose size and bound count records, not lists (a chunk of 1,000 lines
+    is one put and one get, but still 1,000 records of the read-ahead bound)."""
+
+    def _init(self, maxsize: int) -> None:
+        self.queue: deque = deque()
+        self.records = 0
+
+    def _qsize(self) -> int:
+        return self.records
+
+    def _put(self, item: list) -> None:
+        self.queue.append(item)
+        self.records += len(item) or 1  # `_DONE` is an empty list: it must count, or get() would not see it
+
+    def _get(self) -> list:
+        item = self.queue.popleft()
+        self.records -= len(item) or 1
+        return item
 
 
 class PipelineConfig(BaseModel):
@@ -94,7 +123,7 @@ class PipelineConfig(BaseModel):
     queue_size: int = Field(20_000, ge=1, le=10_000_000, description="raw records read ahead, at most")
 
 
-_DONE = object()
+_DONE: list = []  # a reader's end, compared by identity
 
 
 class Pipeline:
@@ -118,7 +147,7 @@ class Pipeline:
         self.stats = ShipStats()
         self._limits = LimitCounts()
         self.stats.truncated, self.stats.over_limit = self._limits.truncated, self._limits.over_limit
-        self._queue: queue.Queue = queue.Queue(self.config.queue_size)
+        self._queue: queue.Queue = _RecordQueue(self.config.queue_size)
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._done: set[int] = set()
@@ -163,7 +192,7 @@ class Pipeline:
         try:
             for record in source.records():
                 if record is not None:
-                    self._queue.put(record)
+                    self._queue.put(record if record.__class__ is list else [record])
                 if self._stopping.is_set():
                     break
         except BaseException as exc:  # a source failing must end the run visibly, not hang it
@@ -179,16 +208,20 @@ class Pipeline:
         while active:
             timeout = max(0.01, cfg.flush_interval - (time.monotonic() - batch.opened))
             try:
-                item = self._queue.get(timeout=timeout)
+                items = self._queue.get(timeout=timeout)
             except queue.Empty:
-                item = None
-            if item is _DONE:
+                items = ()
+            if items is _DONE:
                 active -= 1
-            elif item is not None:
+                items = ()
+            for item in items:
                 self._take(batch, item)
-            full = len(batch.events) >= cfg.batch_events or batch.size >= cfg.batch_bytes
+                if len(batch.events) >= cfg.batch_events or batch.size >= cfg.batch_bytes:
+                    self._submit(senders, batch)
+                    seq += 1
+                    batch = _Batch(seq)
             due = time.monotonic() - batch.opened >= cfg.flush_interval
-            if batch.acks and (full or due or not active):
+            if batch.acks and (due or not active):
                 self._submit(senders, batch)
                 seq += 1
                 batch = _Batch(seq)
@@ -203,16 +236,18 @@ class Pipeline:
             on_progress(self.stats)
 
     def _take(self, batch: _Batch, record: RawRecord) -> None:
-        events, rejected = self.normalizer.normalize(record.raw, record.origin)
-        raw_text = normalized_raw_text(record.raw)  # lossless, as the normalizer keeps rejected lines
-        self.stats.records += 1
-        self.stats.bytes_read += len(raw_text) + 1
-        self.stats.events += len(events)
+        raw = record.raw
+        events, rejected = self.normalizer.normalize(raw, record.origin)
+        stats = self.stats
+        stats.records += 1
+        if raw.__class__ is bytes:
+            stats.bytes_read += len(raw) + 1
+        stats.events += len(events)
         for reject in rejected:
             self._dead_letter(reject)
-        batch.add(record, events, raw_text)
         limited = self._limits.observe(events, rejected)
-        if self.metrics:
+        batch.add(record, events)
+        if limited and self.metrics:
             for family, limit in limited:
                 self.metrics.limit_hit(family, limit)
 
@@ -240,7 +275,7 @@ class Pipeline:
         finally:
             self._slots.release()
 
-    def _send(self, events: list[Normalized], raws: list[str], origins: list[Origin | None]) -> None:
+    def _send(self, events: list[Encoded], raws: list[Any], origins: list[Origin | None]) -> None:
         pending = list(range(len(events)))
         while pending:
             subset = [events[i] for i in pending]
@@ -256,7 +291,7 @@ class Pipeline:
             self._account(result)
             for index, reason in result.rejected:
                 original = pending[index]
-                self._dead_letter(Rejected(reason, raws[original], origins[original]))
+                self._dead_letter(Rejected(reason, normalized_raw_text(raws[original]), origins[original]))
             self.dead_letters.flush()
             return
 
@@ -271,11 +306,12 @@ class Pipeline:
             self.metrics.failed.inc(len(result.rejected))
             self.metrics.retries.inc(result.retries)
 
-    def _to_spool(self, events: list[Normalized], raws: list[str]) -> None:
+    def _to_spool(self, events: list[Encoded], raws: list[Any]) -> None:
         assert self.spool is not None
+        texts = [normalized_raw_text(raw) for raw in raws]  # lossless, as the dead-letter file keeps them
         while True:
             try:
-                self.spool.write(events, raws)
+                self.spool.write(events, texts)
                 break
             except SpoolFull:
                 time.sleep(0.5)  # wait for the drainer; the sources are held back meanwhile

@@ -16,7 +16,7 @@ from typing import Final
 
 import orjson
 
-from shipper.records import Normalized
+from shipper.sinks.base import Encoded
 
 MAX_BYTES: Final = 1 << 30
 
@@ -47,9 +47,10 @@ class Spool:
     def segments(self) -> list[Path]:
         return sorted(self.directory.glob("*.seg"))
 
-    def write(self, events: list[Normalized], raws: list[str]) -> Path:
+    def write(self, events: list[Encoded], raws: list[str]) -> Path:
+        # `{"kind":..,"id":..,"raw":..,"doc":<the document as it was serialized>}`, without re-encoding it
         lines = [
-            orjson.dumps({"kind": e.kind, "id": e.event_id, "doc": e.document, "raw": raw})
+            orjson.dumps({"kind": e.kind, "id": e.event_id, "raw": raw})[:-1] + b',"doc":' + e.json + b"}"
             for e, raw in zip(events, raws, strict=True)
         ]
         data = b"\n".join(lines) + b"\n"
@@ -69,11 +70,11 @@ class Spool:
         return final
 
     @staticmethod
-    def read(segment: Path) -> tuple[list[Normalized], list[str]]:
+    def read(segment: Path) -> tuple[list[Encoded], list[str]]:
         events, raws = [], []
         for line in segment.read_bytes().splitlines():
             item = orjson.loads(line)
-            events.append(Normalized(item["kind"], item["id"], item["doc"]))
+            events.append(Encoded(item["kind"], item["id"], orjson.dumps(item["doc"])))
             raws.append(item["raw"])
         return events, raws
 

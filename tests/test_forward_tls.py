@@ -21,8 +21,7 @@ import pytest
 
 from mlsiem.errors import ConfigError
 from mlsiem.local_engine import free_port
-from shipper.records import Normalized
-from shipper.sinks.base import SinkUnavailable
+from shipper.sinks.base import Encoded, SinkUnavailable
 from shipper.sinks.fluent import FluentSink, parse_fluent_url
 from shipper.sources.forward import ForwardSource
 from shipper.sources.forward_settings import ForwardSettings, ForwardTls, exposure_warning, forward_tls
@@ -64,7 +63,7 @@ def _server(pki: Pki, client_ca: bool = False, handshake_timeout: float = 10) ->
     )
 
 
-def _documents(n: int) -> list[Normalized]:
+def _documents(n: int) -> list[Encoded]:
     return [event(seq) for seq in range(n)]
 
 
@@ -183,7 +182,7 @@ def test_mlsiem_ship_listens_with_tls(pki: Pki, tmp_path: Path) -> None:
         time.sleep(0.2)
     assert sock is not None, "mlsiem ship did not listen"
     with sock:
-        entries = [[int(time.time()), json.loads(json.dumps(e.document))] for e in _documents(3)]
+        entries = [[int(time.time()), json.loads(e.json)] for e in _documents(3)]
         sock.sendall(msgpack.packb(["mlsiem.inference", entries, {"chunk": "c1"}]))
         unpacker = msgpack.Unpacker(raw=False)
         while (reply := next(unpacker, None)) is None:

@@ -80,7 +80,7 @@ def test_a_file_over_long_line_is_one_record_and_the_offsets_resume_exactly(tmp_
     log.write_text("".join(line + "\n" for line in lines))
     registry = Registry(tmp_path / "registry.json")
     source = FileSource([str(log)], registry, max_line_bytes=MIB)
-    records = [r for r in source.records() if r is not None]
+    records = [r for chunk in source.records() if chunk is not None for r in chunk]
     assert [len(r.raw) for r in records] == [len(lines[0]), MIB + 1, len(lines[2])]
     for record in records:
         source.acknowledge(record.ack)

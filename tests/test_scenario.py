@@ -424,6 +424,7 @@ def test_sigma_pack_fires_on_the_attacks_and_stays_quiet_otherwise(engine, names
     pipeline incident's entity, and no alert that no incident explains."""
     from detections.sigma.executor import Executor
     from mlsiem.installer import SetupConfig, run_setup
+    from shipper.sinks.base import encode
     from shipper.sinks.engine import EngineSink
 
     manifest, files = generate(ScenarioConfig(seed=11, hours=1))
@@ -435,7 +436,7 @@ def test_sigma_pack_fires_on_the_attacks_and_stays_quiet_otherwise(engine, names
         )
         assert not rejected
         for i in range(0, len(events), 2000):
-            assert not sink.send(events[i : i + 2000]).rejected
+            assert not sink.send(encode(events[i : i + 2000])).rejected
     engine.refresh(f"logs-mlsiem.*-{namespace}")
 
     found = Executor(engine).run(

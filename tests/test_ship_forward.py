@@ -32,8 +32,8 @@ from mlsiem.templates import SetupConfig
 from shipper.deadletter import DeadLetterWriter
 from shipper.normalizer import NormalizeConfig, Normalizer
 from shipper.pipeline import Pipeline, PipelineConfig
-from shipper.records import Normalized, Origin
-from shipper.sinks.base import SinkUnavailable
+from shipper.records import Origin
+from shipper.sinks.base import Encoded, SinkUnavailable, encode
 from shipper.sinks.engine import EngineSink
 from shipper.sinks.fluent import FluentSink
 from shipper.sources.forward import ForwardSource
@@ -235,9 +235,9 @@ def test_a_client_with_the_shared_key_ships(
     assert failures(source) == 0
 
 
-def event(seq: int) -> Normalized:
+def event(seq: int) -> Encoded:
     events, _ = Normalizer(NormalizeConfig()).normalize(native_line(seq), Origin("test"))
-    return events[0]
+    return encode(events)[0]
 
 
 def failures(source: ForwardSource) -> float:
@@ -296,8 +296,8 @@ def collect(source: ForwardSource) -> list[dict]:
     received: list[dict] = []
 
     def run() -> None:
-        for record in source.records():
-            if record is not None:
+        for chunk in source.records():
+            for record in chunk or ():
                 received.append(record.raw if isinstance(record.raw, dict) else json.loads(record.raw))
                 source.acknowledge(record.ack)
 

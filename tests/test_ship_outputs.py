@@ -37,8 +37,8 @@ def test_fluent_output_reaches_a_forward_peer(tmp_path: Path) -> None:
     received: list[dict] = []
 
     def collect() -> None:
-        for record in peer.records():
-            if record is not None:
+        for chunk in peer.records():
+            for record in chunk or ():
                 received.append(record.raw if isinstance(record.raw, dict) else json.loads(record.raw))
 
     threading.Thread(target=collect, daemon=True).start()

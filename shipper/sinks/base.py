@@ -1,13 +1,30 @@
-"""The interface between the pipeline and sinks."""
+"""The interface between the pipeline and sinks: events serialized once, as the sinks send them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
-from shipper.records import Normalized
+import orjson
+
+from shipper.records import EventKind, Normalized
 
 RETRY_SECONDS: Final = 30.0  # how long a sink retries a failing batch before it reports it pending
+
+
+@dataclass(slots=True)
+class Encoded:
+    """One event as its sink takes it: the ECS document serialized once (JSON bytes) when it is made,
+    so a batch holds bytes, not dicts, and the bulk body is a join of them."""
+
+    kind: EventKind
+    event_id: str
+    json: bytes
+
+
+def encode(events: Iterable[Normalized]) -> list[Encoded]:
+    return [Encoded(e.kind, e.event_id, orjson.dumps(e.document)) for e in events]
 
 
 @dataclass
@@ -31,7 +48,7 @@ class SinkUnavailable(Exception):
 class Sink(Protocol):
     name: str
 
-    def send(self, events: list[Normalized]) -> SendResult:
+    def send(self, events: list[Encoded]) -> SendResult:
         """Deliver `events`; raise SinkUnavailable with the undelivered indices after the retry budget."""
         ...
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import orjson
-
-from shipper.records import Normalized
-from shipper.sinks.base import SendResult
+from shipper.sinks.base import Encoded, SendResult
 
 
 class FileSink:
@@ -19,8 +16,8 @@ class FileSink:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = open(path, "ab")  # noqa: SIM115 (held for the sink's life; closed in close())
 
-    def send(self, events: list[Normalized]) -> SendResult:
-        self._handle.write(b"".join(orjson.dumps(e.document) + b"\n" for e in events))
+    def send(self, events: list[Encoded]) -> SendResult:
+        self._handle.write(b"\n".join([e.json for e in events] + [b""]))
         self._handle.flush()
         os.fsync(self._handle.fileno())
         return SendResult(delivered=len(events))

@@ -32,11 +32,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import msgpack
+import orjson
 from pydantic import SecretStr
 
 from mlsiem.errors import ConfigError
-from shipper.records import Normalized
-from shipper.sinks.base import RETRY_SECONDS, SendResult, SinkUnavailable
+from shipper.sinks.base import RETRY_SECONDS, Encoded, SendResult, SinkUnavailable
 from shipper.sources.forward_auth import MAX_HANDSHAKE_BYTES, ClientHandshake, ForwardAuthError
 from shipper.sources.forward_settings import tls_reason
 
@@ -130,7 +130,7 @@ class FluentSink:
         self._socket: socket.socket | None = None
         self._replies = msgpack.Unpacker(raw=True, max_buffer_size=MAX_HANDSHAKE_BYTES)
 
-    def send(self, events: list[Normalized]) -> SendResult:
+    def send(self, events: list[Encoded]) -> SendResult:
         result = SendResult()
         deadline = time.monotonic() + self.retry_budget
         by_kind: dict[str, list[int]] = {}
@@ -156,12 +156,13 @@ class FluentSink:
             pending.pop(0)
         return result
 
-    def _deliver(self, tag: str, events: list[Normalized], chunk: str) -> None:
+    def _deliver(self, tag: str, events: list[Encoded], chunk: str) -> None:
         sock = self._connect()
         option: dict[str, Any] = {"size": len(events)}
         if self.require_ack:
             option["chunk"] = chunk
-        entries = [[_event_time(e.document.get("@timestamp")), e.document] for e in events]
+        documents = [orjson.loads(e.json) for e in events]
+        entries = [[_event_time(d.get("@timestamp")), d] for d in documents]
         sock.sendall(msgpack.packb([tag, entries, option], default=str))
         if self.require_ack:
             reply = self._read_reply()

@@ -26,8 +26,9 @@ class RawRecord:
 class Source(Protocol):
     name: str
 
-    def records(self) -> Iterator[RawRecord | None]:
-        """Yield records; yield None when nothing is available right now (lets the pipeline flush)."""
+    def records(self) -> Iterator[RawRecord | list[RawRecord] | None]:
+        """Yield records, one at a time or as a list read at once (cheaper: one queue hand-over per
+        list); yield None when nothing is available right now (lets the pipeline flush)."""
         ...
 
     def acknowledge(self, ack: Any) -> None:

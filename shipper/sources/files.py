@@ -163,20 +163,23 @@ class FileSource:
         key, identity, path = tracked.key, tracked.identity or "", tracked.path
         device, inode = tracked.device, tracked.inode
         for start, end, line in lines:
-            if not line.strip():
+            if not line or (line[0] != 123 and not line.strip()):  # 123: "{", the usual first byte
                 continue
-            ack = FileAck(key, identity, path, device, inode, end)
-            yield RawRecord(line, Origin(source, start, path), self, ack)
+            yield RawRecord(
+                line, Origin(source, start, path), self, FileAck(key, identity, path, device, inode, end)
+            )
 
-    def records(self) -> Iterator[RawRecord | None]:
+    def records(self) -> Iterator[list[RawRecord] | None]:
+        """The records of each chunk read, as one list (the pipeline's queue takes them at once)."""
         while not self._closed:
             self._scan()
             self.bytes_behind = 0
             produced = False
             for ident, tracked in list(self._tracked.items()):
-                for record in self._read(tracked, final=not self.follow):
+                chunk = list(self._read(tracked, final=not self.follow))
+                if chunk:
                     produced = True
-                    yield record
+                    yield chunk
                 if self._finished(tracked):
                     self._drop(ident)
             if not self.follow and not self._tracked:

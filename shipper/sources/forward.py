@@ -66,6 +66,7 @@ from shipper.sources.forward_settings import ForwardSettings, parse_listen_url, 
 from shipper.sources.forward_throttle import PeerThrottle, Throttles
 
 READ_BYTES = 64 * 1024
+HAND_OVER = 1000  # records handed to the pipeline at once, at most
 log = logging.getLogger("mlsiem.shipper.forward")
 
 
@@ -312,12 +313,19 @@ class ForwardSource:
                 except queue.Full:
                     await asyncio.sleep(0.05)  # the pipeline is behind: stop reading this socket
 
-    def records(self) -> Iterator[RawRecord | None]:
+    def records(self) -> Iterator[list[RawRecord] | None]:
+        """What has arrived, as one list (up to `HAND_OVER` records) the pipeline takes at once."""
+        records = self._records
         while not self._closed.is_set():
             try:
-                yield self._records.get(timeout=0.2)
+                taken = [records.get(timeout=0.2)]
             except queue.Empty:
                 yield None
+                continue
+            with contextlib.suppress(queue.Empty):
+                while len(taken) < HAND_OVER:
+                    taken.append(records.get_nowait())
+            yield taken
 
     def acknowledge(self, ack: ChunkAck) -> None:
         if ack.last and ack.chunk and ack.writer is not None:

@@ -66,18 +66,19 @@ def _server(record: dict[str, Any]) -> str | None:
         return None
 
 
-copy_request = table(
+# The payload's straight copies, grouped by meaning and compiled into ONE function (`copy_payload`).
+REQUEST = (
     (_requested, "gen_ai.request.model", STR),
     (at("model_parameters", "temperature"), "gen_ai.request.temperature", FLOAT),
     (_max_tokens, "gen_ai.request.max_tokens", INT),
     (at("response", "id"), "gen_ai.response.id", STR),
     (at("response", "model"), "gen_ai.response.model", STR),
 )
-copy_usage = table(
+USAGE = (
     ("prompt_tokens", "gen_ai.usage.input_tokens", INT),
     ("completion_tokens", "gen_ai.usage.output_tokens", INT),
 )
-copy_actor = table(
+ACTOR = (
     (at("metadata", "user_api_key_user_id"), "user.id", STR),
     (truthy("end_user"), "user.name", STR),
     (at("metadata", "user_api_key_team_id"), "user.group.id", STR),
@@ -92,12 +93,13 @@ copy_actor = table(
     (_server, "labels.server_address", STR),
     (truthy("model_id"), "labels.model_id", STR),
 )
-copy_error = table((truthy("error_class"), "error.type", STR), (truthy("error_code"), "error.code", STR))
-copy_llm = table(
+LLM = (
     (_requested, "mlsiem.model.name", STR),
     ("response_cost", "mlsiem.llm.cost_usd", FLOAT),
     ("cache_hit", "mlsiem.llm.cache_hit", BOOL),
 )
+copy_payload = table(*REQUEST, *USAGE, *ACTOR, *LLM)
+copy_error = table((truthy("error_class"), "error.type", STR), (truthy("error_code"), "error.code", STR))
 
 
 def _guardrail_action(entry: dict[str, Any], action: str | None) -> str | None:
@@ -158,20 +160,23 @@ def _event(record: dict[str, Any], event: dict[str, Any], start: float, timestam
     return operation
 
 
-def _gen_ai(record: dict[str, Any], doc: dict[str, Any], operation: str | None, bad: list[str]) -> None:
+def _gen_ai(record: dict[str, Any], doc: dict[str, Any], operation: str | None) -> None:
+    """Provider and operation: before `copy_payload`, which adds the request, response and usage."""
     provider = as_str(record.get("custom_llm_provider"))
     if provider:
         doc["gen_ai"] = {"provider": {"name": provider}, "system": provider}
     if operation:
         place(doc, ("gen_ai", "operation"), "name", operation)
-    copy_request(record, doc, bad)
+
+
+def _response(record: dict[str, Any], doc: dict[str, Any], bad: list[str]) -> None:
+    """Finish reasons, and the deployment's model when the response names none: after `copy_payload`."""
     response = record.get("response")
     reasons = finish_reasons(response.get("choices")) if response.__class__ is dict else None
     if reasons:
         place(doc, ("gen_ai", "response"), "finish_reasons", reasons)
     if "model" not in doc.get("gen_ai", {}).get("response", {}):
         put(doc, "gen_ai.response.model", record.get("model"), STR, bad)
-    copy_usage(record, doc, bad)
 
 
 def _error(record: dict[str, Any], doc: dict[str, Any], ctx: RecordContext, bad: list[str]) -> None:
@@ -197,12 +202,12 @@ def convert(record: dict[str, Any], ctx: RecordContext) -> list[Draft]:
     doc = ctx.inference(timestamp)
     bad: list[str] = []
     operation = _event(record, doc["event"], start, timestamp)  # type: ignore[arg-type]
-    _gen_ai(record, doc, operation, bad)
-    copy_actor(record, doc, bad)
+    _gen_ai(record, doc, operation)
+    doc["mlsiem"] = {"model": {"type": "embedding" if operation == "embeddings" else "llm"}}
+    copy_payload(record, doc, bad)
+    _response(record, doc, bad)
     if doc["event"]["outcome"] == "failure":
         _error(record, doc, ctx, bad)
-    doc["mlsiem"] = {"model": {"type": "embedding" if operation == "embeddings" else "llm"}}
-    copy_llm(record, doc, bad)
     guardrails = record.get("guardrail_information")
     if guardrails is not None:
         _guardrail(guardrails, doc, bad)

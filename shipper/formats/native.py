@@ -66,8 +66,10 @@ def convert(record: dict[str, Any], ctx: RecordContext) -> list[Draft]:
 
 # ------------------------------------------------------------------------------------------ tables
 
-copy_message = table(("message", "message", STR), ("tags", "tags", LIST))
-copy_actor = table(
+# Rows of the record's own keys, grouped by meaning; each record kind compiles the groups it reads into
+# ONE copy function (`copy_inference`, `copy_pipeline`): one call and one `record.get` binding per record.
+MESSAGE = (("message", "message", STR), ("tags", "tags", LIST))
+ACTOR = (
     (at("user", "id"), "user.id", STR),
     (at("user", "name", short=True), "user.name", STR),
     ("user_id", "user.id", STR),
@@ -81,14 +83,26 @@ copy_actor = table(
     ("trace_id", "trace.id", STR),
     ("outcome", "event.outcome", choice(OUTCOMES)),
 )
-copy_error = table(("type", "error.type", STR), ("code", "error.code", STR))
-copy_model = table(
+MODEL = (
     (at("model", "name", short=True), "mlsiem.model.name", STR),
     (at("model", "version"), "mlsiem.model.version", STR),
     (at("model", "type"), "mlsiem.model.type", choice(MODEL_TYPES)),
     ("model_version", "mlsiem.model.version", STR),
     ("model_type", "mlsiem.model.type", choice(MODEL_TYPES)),
 )
+REQUEST = (("span_id", "span.id", STR), ("client_ip", "client.ip", STR))
+PIPELINE = (
+    (at("pipeline", "name", short=True), "mlsiem.pipeline.name", STR),
+    (at("pipeline", "run_id"), "mlsiem.pipeline.run_id", STR),
+    (at("pipeline", "stage"), "mlsiem.pipeline.stage", STR),
+    ("run_id", "mlsiem.pipeline.run_id", STR),
+    ("stage", "mlsiem.pipeline.stage", STR),
+    ("approved", "mlsiem.deployment.approved", BOOL),
+)
+TIMES = (("start", "event.start", TIME), ("end", "event.end", TIME))
+copy_inference = table(*MODEL, *MESSAGE, *ACTOR, *REQUEST)
+copy_pipeline = table(*MODEL, *PIPELINE, *MESSAGE, *ACTOR, *TIMES)
+copy_error = table(("type", "error.type", STR), ("code", "error.code", STR))
 copy_prediction = table(
     ("label", "mlsiem.prediction.label", STR),
     ("score", "mlsiem.prediction.score", FLOAT),
@@ -98,7 +112,6 @@ copy_ground_truth = table(
     ("label", "mlsiem.ground_truth.label", STR),
     ("value", "mlsiem.ground_truth.value", FLOAT),
 )
-copy_request = table(("span_id", "span.id", STR), ("client_ip", "client.ip", STR))
 copy_http = table(
     ("method", "http.request.method", STR),
     ("status_code", "http.response.status_code", LONG),
@@ -118,23 +131,14 @@ copy_llm = table(
     (at("guardrail", "policies"), "mlsiem.llm.guardrail.policies", LIST),
     (at("guardrail", "action", short=True), "mlsiem.llm.guardrail.action", choice(GUARDRAIL_ACTIONS)),
 )
-copy_pipeline = table(
-    (at("pipeline", "name", short=True), "mlsiem.pipeline.name", STR),
-    (at("pipeline", "run_id"), "mlsiem.pipeline.run_id", STR),
-    (at("pipeline", "stage"), "mlsiem.pipeline.stage", STR),
-    ("run_id", "mlsiem.pipeline.run_id", STR),
-    ("stage", "mlsiem.pipeline.stage", STR),
-    ("approved", "mlsiem.deployment.approved", BOOL),
-)
-copy_times = table(("start", "event.start", TIME), ("end", "event.end", TIME))
 
 
 # ------------------------------------------------------------------------------------------ shared
 
 
 def _common(record: dict[str, Any], doc: dict[str, Any], ctx: RecordContext, bad: list[str]) -> None:
-    """Keys inference and pipeline records share: actor, service, host, network, trace, error, labels."""
-    copy_message(record, doc, bad)
+    """What inference and pipeline records share beyond their copy table: message scrubbing, labels,
+    error, outcome, duration (the table, `copy_inference` or `copy_pipeline`, has run before)."""
     if "message" in doc:  # free text may quote a request
         doc["message"] = ctx.scrub(doc["message"])
     labels = record.get("labels")
@@ -144,7 +148,6 @@ def _common(record: dict[str, Any], doc: dict[str, Any], ctx: RecordContext, bad
             doc["labels"] = cleaned
         elif labels.__class__ is not dict:
             bad.append("labels")
-    copy_actor(record, doc, bad)
     event = doc["event"]
     error = record.get("error")
     if error is not None:
@@ -237,7 +240,7 @@ def inference(record: dict[str, Any], ctx: RecordContext) -> Draft:
     bad: list[str] = []
     mlsiem: dict[str, Any] = {}
     doc["mlsiem"] = mlsiem
-    copy_model(record, doc, bad)
+    copy_inference(record, doc, bad)
     features = record.get("features")
     if features is not None and not ctx.features(mlsiem, features):
         bad.append("mlsiem.features")
@@ -248,7 +251,6 @@ def inference(record: dict[str, Any], ctx: RecordContext) -> Draft:
     if truth is not None:
         _outcome_value(truth, "ground_truth", copy_ground_truth, doc, bad)
     _common(record, doc, ctx, bad)
-    copy_request(record, doc, bad)
     http = record.get("http")
     if http.__class__ is dict:
         copy_http(http, doc, bad)
@@ -274,15 +276,13 @@ def pipeline(record: dict[str, Any], ctx: RecordContext) -> Draft:
     doc = ctx.pipeline(timestamp_of(record), action, category, event_type)
     bad: list[str] = []
     doc["mlsiem"] = {}
-    copy_model(record, doc, bad)
-    copy_pipeline(record, doc, bad)
     actor = record.get("actor")
     if actor is not None and record.get("user") is None:
         record = {**record, "user": actor}
+    copy_pipeline(record, doc, bad)
     _common(record, doc, ctx, bad)
     event = doc["event"]
     if implied_outcome is not None and "outcome" not in event:
         event["outcome"] = implied_outcome
-    copy_times(record, doc, bad)
     own_id = record.get("id")
     return Draft("pipeline", own_id if own_id.__class__ is str and own_id else None, doc, bad)

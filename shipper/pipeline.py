@@ -21,11 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipper.normalize.limits import LimitCounts
 from shipper.normalizer import raw_text as normalized_raw_text
+from shipper.parallel import Outcome, WorkerPool, normalize_records
 from shipper.records import Normalized, Origin, Rejected
 from shipper.sinks.base import Encoded, Sink, SinkUnavailable
 from shipper.sources.base import RawRecord, Source
@@ -75,19 +75,15 @@ class _Batch:
     size: int = 0
     opened: float = field(default_factory=time.monotonic)
 
-    def add(self, record: RawRecord, events: list[Normalized]) -> None:
+    def add(self, record: RawRecord, events: list[Encoded]) -> None:
         for event in events:
-            data = _dumps(event.document)
-            self.events.append(Encoded(event.kind, event.event_id, data))
+            self.events.append(event)
             self.raws.append(record.raw)
             self.origins.append(record.origin)
-            self.size += len(data) + 100  # + the action line
+            self.size += len(event.json) + 100  # + the action line
         key = (id(record.source), getattr(record.ack, "key", None))
         self.acks[key] = (record.source, record.ack)
         self.records += 1
-
-
-_dumps = orjson.dumps
 
 
 class _RecordQueue(queue.Queue):
@@ -120,6 +116,9 @@ class PipelineConfig(BaseModel):
     batch_bytes: int = Field(8 << 20, ge=1024, le=1 << 30, description="bytes per bulk request, about")
     flush_interval: float = Field(1.0, gt=0, le=600, description="seconds a batch may wait to fill")
     workers: int = Field(2, ge=1, le=64, description="concurrent bulk requests")
+    processes: int = Field(
+        1, ge=1, le=64, description="processes that parse, normalize and serialize (1: the pipeline's own)"
+    )
     queue_size: int = Field(20_000, ge=1, le=10_000_000, description="raw records read ahead, at most")
 
 
@@ -155,6 +154,7 @@ class Pipeline:
         self._next_ack = 0
         self._slots = threading.Semaphore(self.config.workers * 2)
         self._errors: list[BaseException] = []
+        self._pool: WorkerPool | None = None
 
     # -- public ------------------------------------------------------------------------------------
 
@@ -165,6 +165,8 @@ class Pipeline:
             source.close()
 
     def run(self, on_progress: Callable[[ShipStats], None] | None = None) -> ShipStats:
+        if self.config.processes > 1:  # before the readers start: no thread is running yet to fork from
+            self._pool = WorkerPool(self.normalizer.config, self.config.processes)  # type: ignore[attr-defined]
         readers = [
             threading.Thread(target=self._read, args=(s,), daemon=True, name=s.name) for s in self.sources
         ]
@@ -175,7 +177,11 @@ class Pipeline:
             drainer = threading.Thread(target=self._drain, daemon=True, name="spool-drainer")
             drainer.start()
         with ThreadPoolExecutor(self.config.workers, thread_name_prefix="sender") as senders:
-            self._loop(senders, len(readers), on_progress)
+            try:
+                self._loop(senders, len(readers), on_progress)
+            finally:
+                if self._pool is not None:
+                    self._pool.close()
         if drainer is not None:
             while self.spool and not self._stopping.is_set() and not self._errors:
                 time.sleep(0.1)  # a one-shot run ends once the spool has drained
@@ -207,6 +213,8 @@ class Pipeline:
         last_progress = 0.0
         while active:
             timeout = max(0.01, cfg.flush_interval - (time.monotonic() - batch.opened))
+            if self._pool is not None and len(self._pool):
+                timeout = 0.005  # results are coming back: look for them often
             try:
                 items = self._queue.get(timeout=timeout)
             except queue.Empty:
@@ -214,12 +222,13 @@ class Pipeline:
             if items is _DONE:
                 active -= 1
                 items = ()
-            for item in items:
-                self._take(batch, item)
-                if len(batch.events) >= cfg.batch_events or batch.size >= cfg.batch_bytes:
-                    self._submit(senders, batch)
-                    seq += 1
-                    batch = _Batch(seq)
+            for records, outcomes in self._normalized(items, finished=not active):
+                for record, outcome in zip(records, outcomes, strict=True):
+                    self._take(batch, record, outcome)
+                    if len(batch.events) >= cfg.batch_events or batch.size >= cfg.batch_bytes:
+                        self._submit(senders, batch)
+                        seq += 1
+                        batch = _Batch(seq)
             due = time.monotonic() - batch.opened >= cfg.flush_interval
             if batch.acks and (due or not active):
                 self._submit(senders, batch)
@@ -235,20 +244,30 @@ class Pipeline:
         if on_progress:
             on_progress(self.stats)
 
-    def _take(self, batch: _Batch, record: RawRecord) -> None:
+    def _normalized(self, items: Any, finished: bool) -> Iterable[tuple[list[RawRecord], list[Outcome]]]:
+        """Records with their outcomes, in reading order: made here, or by the worker pool."""
+        if self._pool is None:
+            if items:
+                yield items, normalize_records(self.normalizer, [(r.raw, r.origin) for r in items])
+            return
+        if items:
+            self._pool.submit(items)
+        yield from self._pool.drain() if finished else self._pool.results(wait=bool(items))
+
+    def _take(self, batch: _Batch, record: RawRecord, outcome: Outcome) -> None:
         raw = record.raw
-        events, rejected = self.normalizer.normalize(raw, record.origin)
         stats = self.stats
         stats.records += 1
         if raw.__class__ is bytes:
             stats.bytes_read += len(raw) + 1
-        stats.events += len(events)
-        for reject in rejected:
+        stats.events += len(outcome.events)
+        for reject in outcome.rejected:
             self._dead_letter(reject)
-        limited = self._limits.observe(events, rejected)
-        batch.add(record, events)
-        if limited and self.metrics:
-            for family, limit in limited:
+        batch.add(record, outcome.events)
+        for family, limit in outcome.limited:
+            counts = self._limits.truncated if family == "truncated" else self._limits.over_limit
+            counts[limit] = counts.get(limit, 0) + 1
+            if self.metrics:
                 self.metrics.limit_hit(family, limit)
 
     def _submit(self, senders: ThreadPoolExecutor, batch: _Batch) -> None:

@@ -8,7 +8,9 @@ records in reading order, exactly as with one process: only the CPU work moves.
 
 Workers are started from a fork server that imported the normalizer once (cheap to start, and
 nothing of the pipeline's threads is inherited); each builds its own `Normalizer` from the same
-`NormalizeConfig`. What crosses the process boundary is bytes: raw lines in, JSON documents out.
+`NormalizeConfig`. What crosses the process boundary is flat lists (raw lines and origins' fields in,
+ids and JSON documents out): pickling one list of bytes is far cheaper than pickling an object per
+record, and the pipeline's thread, which does the pickling, is what limits how far workers scale.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ def normalize_records(normalizer: Any, records: list[tuple[Any, Origin]]) -> lis
     return outcomes
 
 
+# Columns: (raws, sources, offsets, paths) in; (counts, kinds, ids, jsons, {record: (rejected, limited)}) out.
+Columns = tuple[list, list, list, list]
+Results = tuple[list[int], list[str], list[str], list[bytes], dict[int, tuple[list, list]]]
 _worker_normalizer: Normalizer | None = None
 
 
@@ -57,8 +62,30 @@ def _start_worker(config: NormalizeConfig) -> None:
     _worker_normalizer = Normalizer(config)
 
 
-def _work(records: list[tuple[Any, Origin]]) -> list[Outcome]:
-    return normalize_records(_worker_normalizer, records)
+def _work(columns: Columns) -> Results:
+    raws, sources, offsets, paths = columns
+    records = [(raw, Origin(*fields)) for raw, *fields in zip(raws, sources, offsets, paths, strict=True)]
+    counts, kinds, ids, jsons, unusual = [], [], [], [], {}
+    for number, outcome in enumerate(normalize_records(_worker_normalizer, records)):
+        counts.append(len(outcome.events))
+        for event in outcome.events:
+            kinds.append(event.kind)
+            ids.append(event.event_id)
+            jsons.append(event.json)
+        if outcome.rejected or outcome.limited:
+            unusual[number] = (outcome.rejected, outcome.limited)
+    return counts, kinds, ids, jsons, unusual
+
+
+def _outcomes(results: Results) -> list[Outcome]:
+    counts, kinds, ids, jsons, unusual = results
+    outcomes, at = [], 0
+    for number, count in enumerate(counts):
+        events = [Encoded(kinds[i], ids[i], jsons[i]) for i in range(at, at + count)]  # type: ignore[arg-type]
+        at += count
+        rejected, limited = unusual.get(number, ((), ()))
+        outcomes.append(Outcome(events, list(rejected), list(limited)))
+    return outcomes
 
 
 class WorkerPool:
@@ -74,8 +101,14 @@ class WorkerPool:
         self.limit = processes * 2  # lists in flight: every worker busy, one more waiting each
 
     def submit(self, items: list) -> None:
-        records = [(item.raw, item.origin) for item in items]
-        self._pending.append((items, self._pool.submit(_work, records)))
+        origins = [item.origin for item in items]
+        columns = (
+            [item.raw for item in items],
+            [o.source for o in origins],
+            [o.offset for o in origins],
+            [o.path for o in origins],
+        )
+        self._pending.append((items, self._pool.submit(_work, columns)))
 
     def results(self, wait: bool) -> Iterator[tuple[list, list[Outcome]]]:
         """The finished head of the line, in order; with `wait`, until fewer than `limit` are in
@@ -83,12 +116,12 @@ class WorkerPool:
         pending = self._pending
         while pending and (pending[0][1].done() or (wait and len(pending) >= self.limit)):
             items, future = pending.popleft()
-            yield items, future.result()
+            yield items, _outcomes(future.result())
 
     def drain(self) -> Iterator[tuple[list, list[Outcome]]]:
         while self._pending:
             items, future = self._pending.popleft()
-            yield items, future.result()
+            yield items, _outcomes(future.result())
 
     def __len__(self) -> int:
         return len(self._pending)

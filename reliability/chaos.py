@@ -409,11 +409,10 @@ def source_ids(logs: Path) -> set[str]:
         files = FileSource([str(logs / "app.log*")], registry, max_line_bytes=config.max_line_bytes)
         normalizer = Normalizer(config)
         ids: set[str] = set()
-        for record in files.records():
-            if record is None:
-                continue
-            events, _ = normalizer.normalize(record.raw, record.origin)
-            ids.update(e.event_id for e in events)
+        for chunk in files.records():
+            for record in chunk or ():
+                events, _ = normalizer.normalize(record.raw, record.origin)
+                ids.update(e.event_id for e in events)
         files.close()
     return ids
 

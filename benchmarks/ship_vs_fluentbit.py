@@ -143,7 +143,8 @@ def mlsiem(work: Path, *args: str, tree: str | None = None) -> subprocess.Popen:
         env["PYTHONPATH"] = tree
     command = [sys.executable, "-m", "mlsiem", "ship", "--no-progress", *args]
     log = open(work / "mlsiem.log", "wb")  # noqa: SIM115 (the child holds it)
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    # cwd: the work folder, since `python -m` puts the current folder first on sys.path (before PYTHONPATH)
+    return subprocess.Popen(command, env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=log)
 
 
 def into_engine(engine: Engine, index: str, expected: int, start: Callable[[], subprocess.Popen]) -> Run:

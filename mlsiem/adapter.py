@@ -251,9 +251,12 @@ class Engine:
                 return None
             raise error from None
 
-    def bulk(self, ndjson: bytes, refresh: bool | str = False) -> dict:
-        """Send a prepared `_bulk` body (NDJSON bytes, ending in a newline)."""
-        params = {"refresh": "true" if refresh is True else refresh} if refresh else None
+    def bulk(self, ndjson: bytes, refresh: bool | str = False, filter_path: str | None = None) -> dict:
+        """Send a prepared `_bulk` body (NDJSON bytes, ending in a newline); `filter_path` trims the
+        answer to what the caller reads (less for the engine to write and for us to parse)."""
+        params: dict[str, str] = {"refresh": "true" if refresh is True else refresh} if refresh else {}
+        if filter_path:
+            params["filter_path"] = filter_path
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -261,13 +264,13 @@ class Engine:
                     return self.client.transport.perform_request(
                         "POST",
                         "/_bulk",
-                        params=params,
+                        params=params or None,
                         body=ndjson,
                         headers={"content-type": "application/x-ndjson"},
                     )
                 headers = {"accept": _ES_JSON, "content-type": _ES_NDJSON}
                 return self.client.perform_request(
-                    "POST", "/_bulk", params=params, headers=headers, body=ndjson
+                    "POST", "/_bulk", params=params or None, headers=headers, body=ndjson
                 ).body
         except Exception as exc:
             raise _error_from(exc, "bulk request", self.settings) from None

@@ -15,7 +15,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from shipper.normalizer import raw_text as normalized_raw_text
 from shipper.parallel import Outcome, WorkerPool, normalize_records
 from shipper.records import Normalized, Origin, Rejected
 from shipper.sinks.base import Encoded, Sink, SinkUnavailable
-from shipper.sources.base import RawRecord, Source
+from shipper.sources.base import RawRecord, RecordQueue, Source
 from shipper.spool import Spool, SpoolFull
 
 
@@ -86,27 +85,6 @@ class _Batch:
         self.records += 1
 
 
-class _RecordQueue(queue.Queue):
-    """A queue of record lists whose size and bound count records, not lists (a chunk of 1,000 lines
-    is one put and one get, but still 1,000 records of the read-ahead bound)."""
-
-    def _init(self, maxsize: int) -> None:
-        self.queue: deque = deque()
-        self.records = 0
-
-    def _qsize(self) -> int:
-        return self.records
-
-    def _put(self, item: list) -> None:
-        self.queue.append(item)
-        self.records += len(item) or 1  # `_DONE` is an empty list: it must count, or get() would not see it
-
-    def _get(self) -> list:
-        item = self.queue.popleft()
-        self.records -= len(item) or 1
-        return item
-
-
 class PipelineConfig(BaseModel):
     """Batching and concurrency; a bounded queue between the readers and the batcher."""
 
@@ -146,7 +124,7 @@ class Pipeline:
         self.stats = ShipStats()
         self._limits = LimitCounts()
         self.stats.truncated, self.stats.over_limit = self._limits.truncated, self._limits.over_limit
-        self._queue: queue.Queue = _RecordQueue(self.config.queue_size)
+        self._queue: queue.Queue = RecordQueue(self.config.queue_size)
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._done: set[int] = set()

@@ -20,6 +20,7 @@ from mlsiem.indices import data_streams
 from shipper.sinks.base import RETRY_SECONDS, Encoded, SendResult, SinkUnavailable
 
 RETRYABLE_STATUSES = {429, 500, 502, 503, 504}
+ANSWER = "items.*.status,items.*.error"  # all of the bulk answer that `send` reads (filter_path)
 
 
 def _item_reason(item: dict) -> str:
@@ -93,7 +94,7 @@ class EngineSink:
         while pending:
             try:
                 began = time.monotonic()
-                response = self.engine().bulk(self._body(events, pending))
+                response = self.engine().bulk(self._body(events, pending), filter_path=ANSWER)
                 if self.on_latency:
                     self.on_latency(time.monotonic() - began)
             except EngineError as exc:

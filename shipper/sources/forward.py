@@ -49,7 +49,7 @@ import msgpack
 from mlsiem.errors import ConfigError
 from shipper.metrics import ShipperMetrics
 from shipper.records import Origin
-from shipper.sources.base import RawRecord
+from shipper.sources.base import RawRecord, RecordQueue
 from shipper.sources.forward_auth import (
     MAX_HANDSHAKE_BYTES,
     ForwardAuthError,
@@ -127,7 +127,7 @@ class ForwardSource:
         self.host, self.port = parse_listen_url(url)
         self.settings = settings or ForwardSettings()
         self.metrics = metrics or ShipperMetrics()
-        self._records: queue.Queue = queue.Queue(self.settings.buffer_records)
+        self._records: queue.Queue = RecordQueue(self.settings.buffer_records)
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.base_events.Server | None = None
         self._ids = itertools.count()
@@ -300,31 +300,29 @@ class ForwardSource:
             if chunk:
                 writer.write(msgpack.packb({"ack": chunk}))
             return
-        last = len(message.entries) - 1
         origin = Origin(f"forward:{message.tag}", None, None)
-        for number, (time, record) in enumerate(message.entries):
-            item = RawRecord(
-                _payload(record, time), origin, self, ChunkAck(key, chunk, number == last, writer)
-            )
-            while True:
-                try:
-                    self._records.put_nowait(item)
-                    break
-                except queue.Full:
-                    await asyncio.sleep(0.05)  # the pipeline is behind: stop reading this socket
+        within = ChunkAck(key, chunk, False, writer)  # one ack object per message: only the last one acks
+        items = [RawRecord(_payload(record, time), origin, self, within) for time, record in message.entries]
+        items[-1].ack = ChunkAck(key, chunk, True, writer)
+        while True:  # the message's records as one list: one hand-over, however many records
+            try:
+                self._records.put_nowait(items)
+                break
+            except queue.Full:
+                await asyncio.sleep(0.05)  # the pipeline is behind: stop reading this socket
 
     def records(self) -> Iterator[list[RawRecord] | None]:
         """What has arrived, as one list (up to `HAND_OVER` records) the pipeline takes at once."""
         records = self._records
         while not self._closed.is_set():
             try:
-                taken = [records.get(timeout=0.2)]
+                taken = records.get(timeout=0.2)
             except queue.Empty:
                 yield None
                 continue
             with contextlib.suppress(queue.Empty):
                 while len(taken) < HAND_OVER:
-                    taken.append(records.get_nowait())
+                    taken += records.get_nowait()
             yield taken
 
     def acknowledge(self, ack: ChunkAck) -> None:

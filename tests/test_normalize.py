@@ -7,12 +7,13 @@ import os
 import stat
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from shipper.deadletter import DeadLetterWriter
-from shipper.normalizer import NormalizeConfig, Normalizer, raw_too_deep, too_deep
+from shipper.normalizer import NormalizeConfig, Normalizer, raw_too_deep
 from shipper.records import Origin, Rejected
 from tests.normalizing import MAPPINGS, assert_conforms, example_lines, normalize_lines
 
@@ -184,6 +185,19 @@ def test_never_raises_even_on_a_bug() -> None:
     assert rejected[0].reason == "internal error while normalizing: KeyError: '[REDACTED:openai_key]'"
     assert rejected[0].raw == LINE
     assert normalizer.normalize(12, Origin("stdin"))[1][0].reason == "not a record: int"  # type: ignore[arg-type]
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """The reference: whether objects/arrays nest deeper than `limit`, by walking the structure."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for item in node.values() if isinstance(node, dict) else node:
+            if isinstance(item, dict | list):
+                stack.append((item, depth + 1))
+    return False
 
 
 def test_depth_on_the_raw_bytes_matches_the_structure() -> None:

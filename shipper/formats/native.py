@@ -202,19 +202,25 @@ def _outcome_value(value: Any, name: str, copy: Copy, doc: dict[str, Any], bad: 
 
 
 def _llm(llm: dict[str, Any], doc: dict[str, Any], ctx: RecordContext, bad: list[str]) -> None:
+    gen_ai: dict[str, Any] = {}
     provider = as_str(llm.get("provider"))
     if provider:
-        doc["gen_ai"] = {"provider": {"name": provider}, "system": provider}
+        gen_ai["provider"] = {"name": provider}
+        gen_ai["system"] = provider
     operation = as_str(llm.get("operation", "chat"))
     if operation:
-        place(doc, ("gen_ai", "operation"), "name", operation)
+        gen_ai["operation"] = {"name": operation}
+    if gen_ai:
+        doc["gen_ai"] = gen_ai
     copy_llm(llm, doc, bad)
     mlsiem = doc["mlsiem"]
-    if mlsiem.get("llm", {}).get("guardrail", {}).get("action") == "blocked":
-        doc["event"]["type"] = ["denied"]
     block = mlsiem.get("llm")
     if block is None:
         block = {}
+    else:
+        rail = block.get("guardrail")
+        if rail is not None and rail.get("action") == "blocked":
+            doc["event"]["type"] = ["denied"]
     prompt, completion = llm.get("prompt"), llm.get("completion")
     ctx.content(
         block,
@@ -227,8 +233,9 @@ def _llm(llm: dict[str, Any], doc: dict[str, Any], ctx: RecordContext, bad: list
     if model is None:
         model = mlsiem["model"] = {}
     if "name" not in model:
-        gen_ai = doc.get("gen_ai", {})
-        model_name = gen_ai.get("request", {}).get("model") or gen_ai.get("response", {}).get("model")
+        gen_ai = doc.get("gen_ai") or {}
+        request, response = gen_ai.get("request"), gen_ai.get("response")
+        model_name = (request and request.get("model")) or (response and response.get("model"))
         if model_name:
             model["name"] = model_name
     if "type" not in model:

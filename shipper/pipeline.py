@@ -12,6 +12,7 @@ after a crash, reading resumes there and the deterministic ids turn re-sent even
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipper.normalize.limits import LimitCounts
+from shipper.normalizer import NormalizeConfig
 from shipper.normalizer import raw_text as normalized_raw_text
 from shipper.parallel import Outcome, WorkerPool, normalize_records
 from shipper.records import Normalized, Origin, Rejected
@@ -100,6 +102,7 @@ class PipelineConfig(BaseModel):
     queue_size: int = Field(20_000, ge=1, le=10_000_000, description="raw records read ahead, at most")
 
 
+log = logging.getLogger("mlsiem.shipper")
 _DONE: list = []  # a reader's end, compared by identity
 
 
@@ -144,7 +147,11 @@ class Pipeline:
 
     def run(self, on_progress: Callable[[ShipStats], None] | None = None) -> ShipStats:
         if self.config.processes > 1:  # before the readers start: no thread is running yet to fork from
-            self._pool = WorkerPool(self.normalizer.config, self.config.processes)  # type: ignore[attr-defined]
+            config = getattr(self.normalizer, "config", None)
+            if isinstance(config, NormalizeConfig):
+                self._pool = WorkerPool(config, self.config.processes)
+            else:  # a wrapped normalizer (the OTLP receiver's reports back to each request) stays here
+                log.warning("pipeline.processes: this input's records are normalized in one process")
         readers = [
             threading.Thread(target=self._read, args=(s,), daemon=True, name=s.name) for s in self.sources
         ]

@@ -272,6 +272,20 @@ class Engine:
         except Exception as exc:
             raise _error_from(exc, "bulk request", self.settings) from None
 
+    def msearch(self, ndjson: bytes) -> dict:
+        """Send a prepared `_msearch` body (header and search lines, NDJSON bytes ending in a newline)."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if self.kind is EngineKind.OPENSEARCH:
+                    return self.client.transport.perform_request(
+                        "POST", "/_msearch", body=ndjson, headers={"content-type": "application/x-ndjson"}
+                    )
+                headers = {"accept": _ES_JSON, "content-type": _ES_NDJSON}
+                return self.client.perform_request("POST", "/_msearch", headers=headers, body=ndjson).body
+        except Exception as exc:
+            raise _error_from(exc, "multi-search request", self.settings) from None
+
     # -- conveniences built on `request` ----------------------------------------------------------
 
     def search(self, index: str, body: Mapping[str, Any], **params: Any) -> dict:

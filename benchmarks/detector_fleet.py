@@ -51,18 +51,18 @@ HERE = Path(__file__).resolve().parent.parent
 # One job process: times run_once and prints the numbers as JSON (run with the code under test first on
 # PYTHONPATH).
 WORKER = """
-import json, os, sys, time
+import json, sys, time
 from datetime import datetime
-from detections.config import load_config
+from detections.config import DetectConfig
 from detections.job import DetectorJob
 from mlsiem.adapter import Engine
 from mlsiem.config import ConnectionSettings
-url, namespace, now, instance = sys.argv[1:5]
-engine = Engine.connect(ConnectionSettings(url=url, timeout=300))
-try:
-    config = load_config(None, namespace=namespace, sigma=False, fleet={"instance": instance})
-except Exception:  # the code before the fleet work has no `fleet` settings
-    config = load_config(None, namespace=namespace, sigma=False)
+url, settings, now = sys.argv[1:4]
+settings = json.loads(settings)
+if "fleet" not in DetectConfig.model_fields:  # the code before the fleet work
+    del settings["fleet"]
+config = DetectConfig.model_validate(settings)
+engine = Engine.connect(ConnectionSettings(url=url, timeout=600))
 job = DetectorJob(engine, config)
 began, cpu = time.perf_counter(), time.process_time()
 report = job.run_once(datetime.fromisoformat(now))
@@ -82,8 +82,8 @@ def columns(rng: np.random.Generator, n: int, population: int, drift: bool = Fal
     return data
 
 
-def profile_of(rng: np.random.Generator, population: int) -> object:
-    data = columns(rng, 5000, population)
+def profile_of(rng: np.random.Generator, population: int, rows: int) -> object:
+    data = columns(rng, rows, population)
     data["prediction.label"] = CategoricalColumn(
         np.array(["approve", "deny"], dtype=object), (data["prediction.score"] < 0.5).astype(np.int64)
     )
@@ -98,17 +98,19 @@ def profile_of(rng: np.random.Generator, population: int) -> object:
     return profile
 
 
-def model_name(i: int) -> str:
-    return f"fleet-model-{i:05d}"
+def model_name(namespace: str, i: int) -> str:
+    return f"{namespace}-model-{i:05d}"
 
 
-def prepare(engine: Engine, namespace: str, models: int, events: int, rng: np.random.Generator) -> None:
+def prepare(
+    engine: Engine, namespace: str, models: int, events: int, reference_rows: int, rng: np.random.Generator
+) -> None:
     run_setup(engine, SetupConfig(namespace=namespace))
     stream = inference_stream(namespace)
-    profiles = [profile_of(rng, p) for p in range(POPULATIONS)]
+    profiles = [profile_of(rng, p, reference_rows) for p in range(POPULATIONS)]
     lines: list[bytes] = []
     for i in range(models):
-        name, population = model_name(i), i % POPULATIONS
+        name, population = model_name(namespace, i), i % POPULATIONS
         baselines.store(engine, name, None, profiles[population], START)  # type: ignore[arg-type]
         data = columns(rng, events, population, drift=i % 10 == 9)
         score = data["prediction.score"]
@@ -166,15 +168,20 @@ def engine_cpu_ms(engine: Engine) -> int:
     return sum(int(n["process"]["cpu"]["total_in_millis"]) for n in nodes.values())
 
 
-def cycle(engine: Engine, url: str, namespace: str, code: Path, instances: int) -> dict:
+def cycle(engine: Engine, url: str, namespace: str, models: int, code: Path, instances: int) -> dict:
     """One cycle with `instances` job processes started together; wall time until the last one ends."""
     reset(engine, namespace)
     env = {**os.environ, "PYTHONPATH": str(code)}
     cpu_before = engine_cpu_ms(engine)
     began = time.perf_counter()
+    names = [{"name": model_name(namespace, i)} for i in range(models)]
+    settings = [
+        {"namespace": namespace, "sigma": False, "models": names, "fleet": {"instance": f"bench-{k}"}}
+        for k in range(instances)
+    ]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, url, namespace, NOW.isoformat(), f"bench-{k}"],
+            [sys.executable, "-c", WORKER, url, json.dumps(settings[k]), NOW.isoformat()],
             env=env,
             stdout=subprocess.PIPE,
             cwd=str(code),
@@ -197,15 +204,16 @@ def cycle(engine: Engine, url: str, namespace: str, code: Path, instances: int) 
     }
 
 
-def profile_cycle(engine: Engine, namespace: str) -> None:
+def profile_cycle(engine: Engine, namespace: str, models: int) -> None:
     import cProfile
     import pstats
 
-    from detections.config import load_config
+    from detections.config import DetectConfig, ModelConfig
     from detections.job import DetectorJob
 
     reset(engine, namespace)
-    job = DetectorJob(engine, load_config(None, namespace=namespace, sigma=False))
+    names = [ModelConfig(name=model_name(namespace, i)) for i in range(models)]
+    job = DetectorJob(engine, DetectConfig(namespace=namespace, sigma=False, models=names))
     profiler = cProfile.Profile()
     began = time.perf_counter()
     profiler.enable()
@@ -221,6 +229,12 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:9200")
     parser.add_argument("--models", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--events", type=int, default=300, help="events per model in the hour")
+    parser.add_argument(
+        "--reference-rows",
+        type=int,
+        default=20_000,
+        help="rows behind each baseline (up to 10,000 the KS p-values are exact, and cost more)",
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--instances", type=int, nargs="+", default=[1])
     parser.add_argument("--old", type=Path, help="a checkout of the code before the fleet work")
@@ -229,13 +243,13 @@ def main() -> None:
     engine = Engine.connect(ConnectionSettings(url=args.url, timeout=600))
     rng = np.random.default_rng(21)
     for models in args.models:
-        namespace = f"fleet{models}"
+        namespace = f"fleet{models}r{args.reference_rows}"
         if not engine.exists(f"/{inference_stream(namespace)}"):
             began = time.perf_counter()
-            prepare(engine, namespace, models, args.events, rng)
+            prepare(engine, namespace, models, args.events, args.reference_rows, rng)
             print(f"{models} models x {args.events} events prepared in {time.perf_counter() - began:.0f} s")
         if args.profile:
-            profile_cycle(engine, namespace)
+            profile_cycle(engine, namespace, models)
             continue
         codes = [("new", HERE, n) for n in args.instances]
         if args.old:
@@ -243,7 +257,7 @@ def main() -> None:
         results: dict[tuple[str, int], list[dict]] = {(label, n): [] for label, _, n in codes}
         for _ in range(args.runs):
             for label, code, n in codes:
-                result = cycle(engine, args.url, namespace, code, n)
+                result = cycle(engine, args.url, namespace, models, code, n)
                 results[(label, n)].append(result)
                 print(
                     f"  {models} models {label} x{n}: "

@@ -20,6 +20,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
+
 from mlsiem.config import ConnectionSettings
 from mlsiem.errors import EngineError, EngineUnreachable
 from mlsiem.lifecycle import LifecyclePolicy, to_ilm, to_ism
@@ -35,6 +37,21 @@ _ES_JSON = "application/vnd.elasticsearch+json; compatible-with=8"
 _ES_NDJSON = "application/vnd.elasticsearch+x-ndjson; compatible-with=8"
 
 
+def _fast_json_serializer() -> Any:
+    """opensearch-py's serializer, reading responses with orjson: the detector job's multi-search answers
+    run to megabytes, and the standard library parser was a large share of the job's own CPU."""
+    from opensearchpy.serializer import JSONSerializer
+
+    class FastJSONSerializer(JSONSerializer):
+        def loads(self, s: str) -> Any:
+            try:
+                return orjson.loads(s)
+            except orjson.JSONDecodeError:  # e.g. integers beyond 64 bits: the standard parser takes them
+                return super().loads(s)
+
+    return FastJSONSerializer()
+
+
 def _opensearch_client(settings: ConnectionSettings) -> Any:
     from opensearchpy import OpenSearch, RequestsHttpConnection
 
@@ -46,6 +63,7 @@ def _opensearch_client(settings: ConnectionSettings) -> Any:
         # requests-based connections: one HTTP stack for both engines (and for `responses` in tests).
         "connection_class": RequestsHttpConnection,
         "http_compress": False,
+        "serializer": _fast_json_serializer(),
     }
     if settings.ca_certs:
         kwargs["ca_certs"] = str(settings.ca_certs)

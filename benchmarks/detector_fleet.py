@@ -147,20 +147,15 @@ def prepare(
 
 def reset(engine: Engine, namespace: str) -> None:
     """Forget the namespace's checkpoints (and any lease), so every model's window is due again."""
-    query = {"query": {"prefix": {"state.detector": f"{namespace}:"}}}
-    engine.request(
-        "POST",
-        f"/{STATE_INDEX}/_delete_by_query",
-        body=query,
-        params={"refresh": "true", "conflicts": "proceed"},
-    )
-    query = {"query": {"term": {"state.detector": namespace}}}
-    engine.request(
-        "POST",
-        f"/{STATE_INDEX}/_delete_by_query",
-        body=query,
-        params={"refresh": "true", "conflicts": "proceed"},
-    )
+    # The job writes checkpoints without a refresh (it reads them back with the real-time _mget): refresh
+    # first, or _delete_by_query misses the newest versions and those models are not due.
+    engine.refresh(STATE_INDEX)
+    params = {"refresh": "true", "conflicts": "proceed"}
+    for query in ({"prefix": {"state.detector": f"{namespace}:"}}, {"term": {"state.detector": namespace}}):
+        engine.request("POST", f"/{STATE_INDEX}/_delete_by_query", body={"query": query}, params=params)
+    left = engine.count(STATE_INDEX, {"prefix": {"state.detector": f"{namespace}:"}})
+    if left:
+        raise RuntimeError(f"{left} checkpoint(s) of {namespace} survived the reset")
 
 
 def engine_cpu_ms(engine: Engine) -> int:

@@ -161,7 +161,7 @@ class DetectorJob:
         if names:  # instances start at different units, so they rarely race for the same lease
             offset = zlib.crc32(self.fleet.instance.encode()) % len(names)
             names = names[offset:] + names[:offset]
-        pause = min(1.0, self.fleet.lease.total_seconds() / 4)
+        pause = min(0.25, self.fleet.lease.total_seconds() / 4)  # a held unit is usually released soon
         while names:
             held = []
             for name in names:
@@ -218,6 +218,7 @@ class DetectorJob:
         due = list(self._due(models, last, report))
         if not due:
             return lease
+        lease = self._renew(lease)  # a whole lease for judging this chunk
         profiles = baselines.load_many(self.engine, [(d.model.name, d.model.version) for d in due])
         checks: dict[str, ModelChecks] = {}
         requests: list[batching.Request] = []

@@ -26,8 +26,8 @@ from detections.config import DetectConfig, load_config, parse_duration
 from detections.job import DetectorJob, FindingSource, JobReport
 from detections.sigma.checks import extra_rule_problems
 from detections.sigma.executor import Executor
-from detections.sigma.findings import sigma_source
 from detections.sigma.pack import PACK_ROOT, Pack, load_pack
+from detections.sigma.runner import sigma_sources
 from detections.window import Window
 from mlsiem.adapter import Engine
 from mlsiem.errors import ConfigError
@@ -129,7 +129,8 @@ def _print_report(report: JobReport, as_json: bool) -> None:
     created = report.alerts["created"]
     console.print(
         f"{report.windows} window(s), {created} new alert(s), {report.alerts['updated']} updated, "
-        f"{report.metrics} drift metric(s)" + (" (another job held the lock)" if report.locked else "")
+        f"{report.metrics} drift metric(s)"
+        + (f" ({len(report.held)} unit(s) left to other instances)" if report.held else "")
     )
     for note in report.notes:
         console.print(f"[dim]note: {note}[/]")
@@ -182,8 +183,8 @@ def detect(
 
 
 def _sigma_source(target: Engine, settings: DetectConfig, pack: Pack | None) -> dict[str, FindingSource]:
-    """The Sigma pack (with the analyst's rules) as an extra finding source of the job (its own
-    checkpoint, same windows)."""
+    """The Sigma pack (with the analyst's rules) as extra finding sources of the job, one per rule group
+    (each with its own checkpoint and lease, same windows)."""
     if pack is None:
         return {}
-    return {"sigma": sigma_source(Executor(target, pack), settings.namespace, settings.suppression)}
+    return sigma_sources(Executor(target, pack), settings.namespace, settings.suppression)

@@ -25,7 +25,7 @@ from detections import baselines
 from detections.config import DetectConfig, ModelConfig
 from detections.job import DetectorJob, align
 from detections.sigma.executor import Executor
-from detections.sigma.findings import sigma_source
+from detections.sigma.runner import sigma_sources
 from detections.window import Window
 from mlsiem.adapter import Engine
 from mlsiem.errors import MlsiemError
@@ -178,12 +178,12 @@ def run_demo(
         suppression=window * 2,
         max_backfill_windows=10_000,
     )
-    job = DetectorJob(
-        engine, detect, extra_sources={"sigma": sigma_source(Executor(engine), namespace, detect.suppression)}
-    )
+    sources = sigma_sources(Executor(engine), namespace, detect.suppression)
+    job = DetectorJob(engine, detect, extra_sources=sources)
     for model, version in baselines.stored_models(engine):
         job.state.advance(baselines.baseline_id(model, version), baseline_end)
-    job.state.advance("sigma", align(manifest.timeline.start, window))
+    for name in sources:
+        job.state.advance(name, align(manifest.timeline.start, window))
     clock = baseline_end + window
     steps = int((manifest.timeline.end - baseline_end) / window) + 1
     for step in range(steps):

@@ -127,26 +127,35 @@ def sample_request(window: Window, features: list[str], size: int, seed: int = 1
     }
 
 
+def _lookup(sources: list[Any], path: list[str]) -> list[Any]:
+    """The value at a dotted path in every source (None where absent), one path step for all rows at once."""
+    values = sources
+    for part in path:
+        values = [v.get(part) if isinstance(v, dict) else None for v in values]
+    return values
+
+
 def parse_sample(
     response: dict[str, Any], features: list[str], categorical: Collection[str] = ()
 ) -> dict[str, np.ndarray]:
     """Columns of the sampled rows: floats (NaN when missing), or labels (None when missing)."""
-    hits = response["hits"]["hits"]
-    fields = [field_of(f) for f in features]
-    columns = {
-        name: np.empty(len(hits), dtype=object if name in categorical else np.float64) for name in features
-    }
-    for row, hit in enumerate(hits):
-        source = hit["_source"]
-        for name, field in zip(features, fields, strict=True):
-            value: Any = source
-            for part in field.split("."):
-                value = value.get(part) if isinstance(value, dict) else None
-            if name in categorical:
-                columns[name][row] = None if value is None or isinstance(value, dict | list) else str(value)
-            else:
-                numeric = isinstance(value, int | float) and not isinstance(value, bool)
-                columns[name][row] = float(value) if numeric else math.nan
+    sources = [hit["_source"] for hit in response["hits"]["hits"]]
+    parents: dict[str, list[Any]] = {}  # "mlsiem.features" -> that object of every row, looked up once
+    columns: dict[str, np.ndarray] = {}
+    for name in features:
+        *parent, leaf = field_of(name).split(".")
+        key = ".".join(parent)
+        if key not in parents:
+            parents[key] = _lookup(sources, parent)
+        values = [v.get(leaf) if isinstance(v, dict) else None for v in parents[key]]
+        if name in categorical:
+            column = np.empty(len(values), dtype=object)
+            column[:] = [None if v is None or isinstance(v, dict | list) else str(v) for v in values]
+        else:
+            column = np.array(
+                [float(v) if type(v) in (int, float) else math.nan for v in values], dtype=np.float64
+            )
+        columns[name] = column
     return columns
 
 

@@ -169,12 +169,42 @@ def load(engine: Engine, model: str, version: str | None) -> ReferenceProfile | 
     return None
 
 
-def stored_models(engine: Engine) -> list[tuple[str, str | None]]:
-    body = {"size": 1000, "_source": ["mlsiem.model"], "query": {"match_all": {}}}
-    hits = engine.search(BASELINES_INDEX, body)["hits"]["hits"]
+def load_many(
+    engine: Engine, models: list[tuple[str, str | None]]
+) -> dict[tuple[str, str | None], ReferenceProfile | None]:
+    """`load` for many models in one `_mget` (the detector job reads a chunk's baselines at once)."""
+    wanted = {
+        model: list(dict.fromkeys([baseline_id(*model), baseline_id(model[0], None)])) for model in models
+    }
+    ids = list(dict.fromkeys(i for candidates in wanted.values() for i in candidates))
+    if not ids:
+        return {}
+    docs = engine.request("POST", f"/{BASELINES_INDEX}/_mget", body={"ids": ids}, what="read baselines")[
+        "docs"
+    ]
+    stored = {doc["_id"]: doc["_source"]["profile"] for doc in docs if doc.get("found")}
+    profiles: dict[tuple[str, str | None], ReferenceProfile | None] = {}
+    for model, candidates in wanted.items():
+        found = next((stored[i] for i in candidates if i in stored), None)
+        profiles[model] = ReferenceProfile.from_dict(found) if found is not None else None
+    return profiles
+
+
+def stored_models(engine: Engine, page: int = 1000) -> list[tuple[str, str | None]]:
+    """Every model with a baseline (paged: a fleet may hold many thousands)."""
+    body: dict[str, Any] = {
+        "size": page,
+        "_source": ["mlsiem.model"],
+        "query": {"match_all": {}},
+        "sort": [{"baseline.id": "asc"}],
+    }
     models = []
-    for hit in hits:
-        model = hit["_source"].get("mlsiem", {}).get("model", {})
-        if model.get("name"):
-            models.append((model["name"], model.get("version")))
-    return models
+    while True:
+        hits = engine.search(BASELINES_INDEX, body)["hits"]["hits"]
+        for hit in hits:
+            model = hit["_source"].get("mlsiem", {}).get("model", {})
+            if model.get("name"):
+                models.append((model["name"], model.get("version")))
+        if len(hits) < page:
+            return models
+        body["search_after"] = hits[-1]["sort"]

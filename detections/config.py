@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from detections.actions import WebhookConfig
 from detections.detectors import DETECTOR_NAMES, DETECTORS, Tunings
 from detections.durations import parse_duration
+from detections.state import default_instance
 from mlsiem.errors import ConfigError
 from mlsiem.indices import check_namespace
 from mlsiem.yamlfile import read_yaml
@@ -42,6 +43,32 @@ class ModelConfig(BaseModel):
         return self
 
 
+class FleetConfig(BaseModel):
+    """How job instances share the work (docs/detections.md, "Several instances")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instance: str = Field(
+        default_factory=default_instance, min_length=1, description="this instance's name (default host:pid)"
+    )
+    lease: timedelta = Field(
+        timedelta(minutes=2),
+        description="a unit's lease lasts this long unless renewed; a dead holder's "
+        "units are taken over after it",
+    )
+    shards: int = Field(16, ge=1, le=4096, description="the models are cut into this many leased shards")
+    chunk_size: int = Field(100, ge=1, le=10_000, description="models judged (and held in memory) at once")
+    searches_per_request: int = Field(200, ge=1, le=10_000, description="searches per `_msearch` request")
+
+    @field_validator("lease", mode="before")
+    @classmethod
+    def _lease(cls, value: object) -> timedelta:
+        lease = parse_duration(value)  # type: ignore[arg-type]
+        if lease < timedelta(seconds=1):
+            raise ValueError("lease must be at least 1s")
+        return lease
+
+
 class DetectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -63,9 +90,9 @@ class DetectConfig(BaseModel):
     rules: list[Path] = Field(
         default_factory=list, description="the analyst's Sigma rule folders, added to the pack"
     )
-    lock_ttl: timedelta = timedelta(minutes=10)
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
 
-    @field_validator("window", "bucket", "suppression", "lock_ttl", mode="before")
+    @field_validator("window", "bucket", "suppression", mode="before")
     @classmethod
     def _durations(cls, value: object) -> timedelta:
         return parse_duration(value)  # type: ignore[arg-type]

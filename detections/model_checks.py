@@ -1,7 +1,9 @@
 """One model, one window: every configured detector, as findings (alerts) and drift metric documents.
 
-The detectors come from the registry (`detections.detectors`); each sends its one request and judges
-the response. A window with fewer than `min_window_events` events is not judged (a note says so).
+The detectors come from the registry (`detections.detectors`); each declares its one request per window
+(`requests`) and judges the response (`judge`), so the job can send the requests of many models together
+(`detections.batching`). A window with fewer than `min_window_events` events is not judged (a note
+says so).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from detections import batching
 from detections.aggregations import PREDICTION_FIELDS, total_events
 from detections.alerts import Finding
 from detections.config import DetectConfig, ModelConfig, model_tuning
@@ -66,20 +69,32 @@ class ModelChecks:
         built = (DETECTORS[name](self.setup, model_tuning(config, model, name)) for name in model.detectors)
         self.detectors: list[Detector] = [detector for detector in built if detector.applies()]
 
-    def run(self, window: Window) -> WindowResult:
+    def requests(self, window: Window) -> list[batching.Request]:
+        """One search per detector, keyed (window, detector position) for `judge`."""
+        return [
+            batching.Request((window, i), window, detector.request(window))
+            for i, detector in enumerate(self.detectors)
+        ]
+
+    def judge(self, window: Window, responses: dict[Any, dict[str, Any]]) -> WindowResult:
+        """The detectors' verdicts from their responses (keyed as `requests` keyed them): no I/O."""
         result = WindowResult()
-        for detector in self.detectors:
-            response = self.engine.search(self.index, detector.request(window))
-            if detector is self.detectors[0]:
-                result.events = total_events(response)
-                if result.events < self.setup.min_window_events:
-                    result.notes.append(
-                        f"{window.model}: {result.events} events in the window, "
-                        f"fewer than {self.setup.min_window_events}"
-                    )
-                    return result
-            judgement = detector.judge(window, response)
+        if not self.detectors:
+            return result
+        result.events = total_events(responses[(window, 0)])  # every request selects the same events
+        if result.events < self.setup.min_window_events:
+            result.notes.append(
+                f"{window.model}: {result.events} events in the window, "
+                f"fewer than {self.setup.min_window_events}"
+            )
+            return result
+        for i, detector in enumerate(self.detectors):
+            judgement = detector.judge(window, responses[(window, i)])
             result.findings.extend(judgement.findings)
             result.metrics.extend(judgement.metrics)
             result.notes.extend(judgement.notes)
         return result
+
+    def run(self, window: Window) -> WindowResult:
+        """One window on its own (the job batches many: `requests` and `judge`)."""
+        return self.judge(window, batching.run(self.engine, self.index, self.requests(window)))

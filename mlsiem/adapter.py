@@ -20,6 +20,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
+
 from mlsiem.config import ConnectionSettings
 from mlsiem.errors import EngineError, EngineUnreachable
 from mlsiem.lifecycle import LifecyclePolicy, to_ilm, to_ism
@@ -35,6 +37,21 @@ _ES_JSON = "application/vnd.elasticsearch+json; compatible-with=8"
 _ES_NDJSON = "application/vnd.elasticsearch+x-ndjson; compatible-with=8"
 
 
+def _fast_json_serializer() -> Any:
+    """opensearch-py's serializer, reading responses with orjson: the detector job's multi-search answers
+    run to megabytes, and the standard library parser was a large share of the job's own CPU."""
+    from opensearchpy.serializer import JSONSerializer
+
+    class FastJSONSerializer(JSONSerializer):
+        def loads(self, s: str) -> Any:
+            try:
+                return orjson.loads(s)
+            except orjson.JSONDecodeError:  # e.g. integers beyond 64 bits: the standard parser takes them
+                return super().loads(s)
+
+    return FastJSONSerializer()
+
+
 def _opensearch_client(settings: ConnectionSettings) -> Any:
     from opensearchpy import OpenSearch, RequestsHttpConnection
 
@@ -46,6 +63,7 @@ def _opensearch_client(settings: ConnectionSettings) -> Any:
         # requests-based connections: one HTTP stack for both engines (and for `responses` in tests).
         "connection_class": RequestsHttpConnection,
         "http_compress": False,
+        "serializer": _fast_json_serializer(),
     }
     if settings.ca_certs:
         kwargs["ca_certs"] = str(settings.ca_certs)
@@ -274,6 +292,20 @@ class Engine:
                 ).body
         except Exception as exc:
             raise _error_from(exc, "bulk request", self.settings) from None
+
+    def msearch(self, ndjson: bytes) -> dict:
+        """Send a prepared `_msearch` body (header and search lines, NDJSON bytes ending in a newline)."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if self.kind is EngineKind.OPENSEARCH:
+                    return self.client.transport.perform_request(
+                        "POST", "/_msearch", body=ndjson, headers={"content-type": "application/x-ndjson"}
+                    )
+                headers = {"accept": _ES_JSON, "content-type": _ES_NDJSON}
+                return self.client.perform_request("POST", "/_msearch", headers=headers, body=ndjson).body
+        except Exception as exc:
+            raise _error_from(exc, "multi-search request", self.settings) from None
 
     # -- conveniences built on `request` ----------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -71,22 +72,37 @@ def test_suppression_reruns_and_new_periods(engine: Engine, namespace: str) -> N
     assert engine.search(alerts_alias(namespace), by_cidr)["hits"]["total"]["value"] == 2
 
 
-def test_checkpoints_and_the_job_lock(engine: Engine, namespace: str) -> None:
+def test_checkpoints_and_leases(engine: Engine, namespace: str) -> None:
     run_setup(engine, SetupConfig(namespace=namespace))
-    first, second = DetectorState(engine, job=namespace), DetectorState(engine, job=namespace)
+    first = DetectorState(engine, job=namespace, owner="first")
+    second = DetectorState(engine, job=namespace, owner="second")
     assert first.checkpoint("drift") is None
     first.advance("drift", T0)
     assert second.checkpoint("drift") == T0
 
-    now = datetime.now(UTC)
-    assert first.acquire(timedelta(minutes=1), now)
-    assert not second.acquire(timedelta(minutes=1), now)  # held and alive
-    assert first.acquire(timedelta(minutes=1), now + timedelta(seconds=30))  # renewal by the holder
-    later = now + timedelta(minutes=5)  # the holder died: its lock expired
-    assert second.acquire(timedelta(minutes=1), later)
-    assert not first.acquire(timedelta(minutes=1), later)
-    second.release()
-    assert first.acquire(timedelta(minutes=1), later)
+    # A checkpoint moves only from the version its writer read.
+    read = first.checkpoints(["drift", "other"])
+    assert read["other"] is None and read["drift"] is not None and read["drift"].until == T0
+    assert second.advance_from([("drift", read["drift"], T0 + timedelta(hours=1))]) == []
+    assert first.advance_from([("drift", read["drift"], T0 + timedelta(hours=2))]) == ["drift"]  # moved
+    assert first.advance_from([("other", None, T0)]) == [] and second.advance_from([("other", None, T0)]) == [
+        "other"
+    ]
+    assert first.checkpoint("drift") == T0 + timedelta(hours=1)
+
+    minute = timedelta(minutes=1)
+    lease = first.acquire("models/3", minute)
+    assert lease is not None and second.acquire("models/3", minute) is None  # held and alive
+    renewed = first.renew(lease, timedelta(seconds=1))
+    assert renewed is not None and first.renew(lease, minute) is None  # a stale version never wins
+    time.sleep(1.2)  # the holder died: its lease expired
+    taken = second.acquire("models/3", minute)
+    assert taken is not None and second.holder("models/3") == "second"
+    assert first.renew(renewed, minute) is None  # the old holder woke up: its writes must stop
+    first.release(renewed)  # no effect on the new holder's lease
+    assert first.acquire("models/3", minute) is None
+    second.release(taken)
+    assert first.holder("models/3") is None and first.acquire("models/3", minute) is not None
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):

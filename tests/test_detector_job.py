@@ -13,7 +13,7 @@ from detections import baselines
 from detections.config import DetectConfig, ModelConfig
 from detections.detectors import ModelSetup, PerformanceDetector
 from detections.gate import GateConfig, compare_files
-from detections.job import DetectorJob
+from detections.job import DetectorJob, shard_of
 from detections.performance_check import PerformanceConfig
 from detections.state import DetectorState
 from detections.statistics import performance as perf
@@ -236,7 +236,7 @@ def test_engine_performance_equals_the_offline_gate_on_the_same_rows(
     assert judged.findings[0].tier == "act" and judged.findings[0].severity == "high"  # 0.929 -> 0.815
 
 
-def test_bounded_backfill_and_the_lock(engine: Engine, scenario: tuple[str, DetectConfig]) -> None:
+def test_bounded_backfill_and_leases(engine: Engine, scenario: tuple[str, DetectConfig]) -> None:
     namespace, config = scenario
     bounded = config.model_copy(update={"max_backfill_windows": 2})
     job = DetectorJob(engine, bounded)
@@ -244,11 +244,15 @@ def test_bounded_backfill_and_the_lock(engine: Engine, scenario: tuple[str, Dete
     report = job.run_once(T0 + timedelta(hours=6))
     assert report.windows == 2 and report.skipped_windows == 4
 
-    holder = DetectorState(engine, job=namespace)
-    assert holder.acquire(timedelta(minutes=5))
-    blocked = DetectorJob(engine, config).run_once(T0 + timedelta(hours=7))
-    assert blocked.locked and blocked.windows == 0
-    holder.release()
+    # Another live instance holds the model's shard: without waiting, this one leaves it alone.
+    holder = DetectorState(engine, job=namespace, owner="another-instance")
+    unit = f"models/{shard_of(baselines.baseline_id(MODEL, None), config.fleet.shards)}"
+    lease = holder.acquire(unit, timedelta(minutes=5))
+    assert lease is not None
+    blocked = DetectorJob(engine, config).run_once(T0 + timedelta(hours=7), wait=False)
+    assert blocked.held == [unit] and blocked.windows == 0
+    holder.release(lease)
+    assert DetectorJob(engine, config).run_once(T0 + timedelta(hours=7)).windows == 1
 
 
 def test_delay_holds_a_window_back_until_late_events_had_time_to_arrive(
@@ -312,7 +316,7 @@ def test_detect_cli_once_json(
 
 def test_sigma_pack_runs_in_the_job_and_alerts_with_atlas(engine: Engine) -> None:
     from detections.sigma.executor import Executor
-    from detections.sigma.findings import sigma_source
+    from detections.sigma.runner import sigma_sources
 
     namespace = "detectsigma"
     run_setup(engine, SetupConfig(namespace=namespace))
@@ -344,10 +348,11 @@ def test_sigma_pack_runs_in_the_job_and_alerts_with_atlas(engine: Engine) -> Non
         )
     _ship(engine, namespace, llm_calls)
     config = DetectConfig(namespace=namespace, window=timedelta(hours=1), models=[ModelConfig(name="none")])
-    job = DetectorJob(
-        engine, config, extra_sources={"sigma": sigma_source(Executor(engine), namespace, config.suppression)}
-    )
-    job.state.advance("sigma", start)
+    sources = sigma_sources(Executor(engine), namespace, config.suppression)
+    assert set(sources) >= {"sigma/inference", "sigma/llm", "sigma/pipeline", "sigma/correlations"}
+    job = DetectorJob(engine, config, extra_sources=sources)
+    for name in sources:
+        job.state.advance(name, start)
     report = job.run_once(start + timedelta(hours=1, minutes=1))
     injection = [f for f in report.findings if f.rule.name == "LLM Direct Prompt Injection Phrase"]
     assert len(injection) == 1, [f.rule.name for f in report.findings]

@@ -3,14 +3,11 @@ tags, the group's values in their ECS fields, and the evidence query that finds 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from detections.alerts import Finding
-from detections.sigma.executor import Executor
 from detections.sigma.hits import Hit
 from mlsiem.ecs.findings import Evidence, Rule, Threat, ThreatEntry
-from mlsiem.errors import EngineError
 
 RULESET = "mlsiem sigma pack"
 
@@ -62,23 +59,3 @@ def hit_finding(hit: Hit, suppression: timedelta) -> Finding:
             sample_event_ids=list(hit.sample_event_ids) or None,
         ),
     )
-
-
-def sigma_source(
-    executor: Executor, namespace: str, suppression: timedelta
-) -> Callable[[datetime, datetime], list]:
-    """A finding source for the detector job: the whole pack over each window."""
-
-    def run(start: datetime, end: datetime) -> list[Finding]:
-        result = executor.run(namespace, start, end)
-        if result.errors:
-            # The window is not done: the job keeps its checkpoint and the next run tries it again
-            # (a restarted engine answers 503 until its shards are assigned).
-            name, message = next(iter(result.errors.items()))
-            raise EngineError(
-                f"{len(result.errors)} Sigma rule(s) failed on the window from {start.isoformat()}; "
-                f"first, {name}: {message}"
-            )
-        return [hit_finding(hit, suppression) for hit in result.hits]
-
-    return run

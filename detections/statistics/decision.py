@@ -20,6 +20,7 @@ keeps negligible effects out and makes the reported threshold honest for small w
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Literal
@@ -58,6 +59,18 @@ def effective_size(n_reference: int, n_current: int) -> float:
     return n_reference * n_current / (n_reference + n_current)
 
 
+# The quantiles depend on a few integers only: a job judging thousands of features asks for the same
+# ones again and again (scipy's distribution calls cost far more than the arithmetic around them).
+@functools.lru_cache(maxsize=4096)
+def _chi2_isf(alpha: float, dof: int) -> np.float64:
+    return chi2.isf(alpha, dof)
+
+
+@functools.lru_cache(maxsize=4096)
+def _kstwo_isf(alpha: float, n: int) -> float:
+    return float(kstwo.isf(alpha, n))
+
+
 def null_critical_value(metric: str, n_reference: int, n_current: int, dof: int, alpha: float) -> float:
     """The score that noise alone exceeds with probability about `alpha` at these sample sizes.
 
@@ -70,11 +83,11 @@ def null_critical_value(metric: str, n_reference: int, n_current: int, dof: int,
         return math.inf
     dof = max(dof, 1)
     if metric == "psi":
-        return float(chi2.isf(alpha, dof) / n_eff)
+        return float(_chi2_isf(alpha, dof) / n_eff)
     if metric == "js":
-        return float(math.sqrt(chi2.isf(alpha, dof) / (8.0 * n_eff * math.log(2.0))))
+        return float(math.sqrt(_chi2_isf(alpha, dof) / (8.0 * n_eff * math.log(2.0))))
     if metric == "ks":
-        return float(kstwo.isf(alpha, max(1, round(n_eff))))
+        return _kstwo_isf(alpha, max(1, round(n_eff)))
     if metric == "wasserstein":
         alphas, quantiles = zip(*_W1_NULL, strict=True)
         q = float(np.interp(math.log(alpha), np.log(alphas), quantiles))

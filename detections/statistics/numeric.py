@@ -85,18 +85,19 @@ def _inside_paths(n_small: int, n_large: int, h: np.ndarray) -> np.ndarray:
     widest = int(h.max())
     paths = (columns * step_large < limit).astype(np.float64)
     log_scale = np.zeros(h.size)
+    # The band only moves right: columns left of it are never read again and columns right of it are
+    # still zero, so each row rewrites just its band (the work per row is the band, not the row).
     for row in range(1, n_small + 1):
         centre = row * step_small
         lo, hi = max(0, (centre - widest) // step_large), min(n_large, (centre + widest) // step_large + 1)
-        band = slice(lo, hi + 1)
-        inside = np.abs(centre - columns[band] * step_large) < limit
-        fresh = np.zeros_like(paths)
-        fresh[:, band] = np.cumsum(paths[:, band] * inside, axis=1) * inside
-        paths = fresh
-        peak = paths[:, band].max(axis=1)
-        alive = peak > 0
-        paths[alive] /= peak[alive, None]
-        log_scale[alive] += np.log(peak[alive])
+        inside = np.abs(centre - columns[lo : hi + 1] * step_large) < limit
+        fresh = np.cumsum(paths[:, lo : hi + 1] * inside, axis=1)
+        fresh *= inside
+        peak = fresh.max(axis=1)
+        scale = np.where(peak > 0, peak, 1.0)
+        fresh /= scale[:, None]
+        log_scale += np.log(scale)
+        paths[:, lo : hi + 1] = fresh
     log_total = (
         special.gammaln(n_small + n_large + 1) - special.gammaln(n_small + 1) - special.gammaln(n_large + 1)
     )
@@ -136,6 +137,24 @@ def _kolmogorov_sf(x: float, n: float) -> float:
     return float(np.clip(kstwo.sf(x, n), 0.0, 1.0))
 
 
+def _kolmogorov_sf_many(d: np.ndarray, n: float) -> np.ndarray:
+    """`_kolmogorov_sf` of many statistics: scipy's distributions called once per branch, not per value
+    (the same numbers: scipy evaluates arrays element by element)."""
+    root = math.sqrt(n)
+    p = np.ones(d.size)
+    positive = d > 0.0
+    tail = np.asarray(kstwobign.sf(d * (root + 0.12 + 0.11 / root)), dtype=np.float64).reshape(d.shape)
+    done = positive & (tail < 1e-12)
+    p[done] = tail[done]
+    smirnov = positive & ~done & (n > 140) & (n * d * d >= 2.2) & (d < 0.5)
+    for i in np.flatnonzero(smirnov):
+        p[i] = min(1.0, 2.0 * _smirnov_sf(n, float(d[i])))
+    exact = positive & ~done & ~smirnov
+    if exact.any():
+        p[exact] = np.clip(np.asarray(kstwo.sf(d[exact], n), dtype=np.float64), 0.0, 1.0)
+    return p
+
+
 def ks_pvalue(statistic: float | np.ndarray, n: int, m: int) -> np.ndarray:
     """Two-sided p-value of the two-sample KS statistic, as `scipy.stats.ks_2samp(method="auto")`.
 
@@ -144,8 +163,7 @@ def ks_pvalue(statistic: float | np.ndarray, n: int, m: int) -> np.ndarray:
     """
     d = np.atleast_1d(np.asarray(statistic, dtype=np.float64))
     if max(n, m) > EXACT_MAX_N:
-        n_eff = float(np.round(n * m / (n + m)))
-        return np.array([_kolmogorov_sf(float(x), n_eff) for x in d])
+        return _kolmogorov_sf_many(d, float(np.round(n * m / (n + m))))
     g = math.gcd(n, m)
     lcm = (n // g) * m
     h = np.round(d * lcm).astype(np.int64)
@@ -203,6 +221,22 @@ def ks_binned(reference_counts: np.ndarray, current_counts: np.ndarray) -> KsRes
     m, n = int(np.sum(reference_counts)), int(np.sum(current_counts))
     d = float(lower)
     return KsResult(d, float(ks_pvalue(d, m, n)[0]), float(upper) - d)
+
+
+def ks_binned_many(pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[KsResult]:
+    """`ks_binned` of many (reference, current) count pairs: the p-values of pairs with the same sizes
+    come from one vectorized `ks_pvalue` call (the exact test's cost is per row of the smaller sample,
+    so the features of one window share it), with the same numbers as one call each."""
+    bounds = [ks_binned_statistic(r, c) for r, c in pairs]
+    sizes = [(int(np.sum(r)), int(np.sum(c))) for r, c in pairs]
+    p_values = np.empty(len(pairs))
+    for m, n in set(sizes):
+        members = [i for i, size in enumerate(sizes) if size == (m, n)]
+        p_values[members] = ks_pvalue(np.array([float(bounds[i][0]) for i in members]), m, n)
+    return [
+        KsResult(float(lower), float(p), float(upper) - float(lower))
+        for (lower, upper), p in zip(bounds, p_values, strict=True)
+    ]
 
 
 def spread(std: float, iqr: float) -> float:

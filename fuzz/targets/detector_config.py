@@ -32,7 +32,7 @@ SEEDS: list[bytes] = [
     b"namespace: prod\nwindow: 30m\nbucket: 1m\nsigma: false\nmodels: []\n",
     b"models:\n  - name: support-bot\n    detectors: [operational]\n    min_window_events: 10\n"
     b"webhooks:\n  - url: http://127.0.0.1:8080/hook\n    insecure: true\n    retries: 0\n    timeout: 0.5\n",
-    b"alpha: 0.05\narl0: 370\nmultivariate_sample: 5000\nmax_backfill_windows: 48\nlock_ttl: 15m\n",
+    b"alpha: 0.05\narl0: 370\nmultivariate_sample: 5000\nmax_backfill_windows: 48\nfleet: {lease: 15m}\n",
     b"window: 10m\nbucket: 1m\ndelay: 2m\nmax_backfill_windows: 3\n",
     b"",
 ]

@@ -3,12 +3,13 @@
 Each detector still declares one search body per window (`Detector.request`); this module decides how
 to send them, for any registered detector, from the bodies alone:
 
-- Aggregation-only requests (`size: 0`) whose query is exactly their window's query and whose
-  aggregations are the same for several models (the operational series, the confusion matrix: they do
-  not depend on a model's profile) become ONE search: a `terms` aggregation on `mlsiem.model.name`
-  with the detector's aggregations under it. Each bucket is split back into the response that model's
-  own search would have given (its `doc_count` is the window's hit count).
-- The remaining aggregation-only requests of one model-window share its query, so they merge into one
+- Aggregation-only requests (`size: 0`) whose query is their window's query (plus the same extra
+  filters, such as counting calls only) and whose aggregations are the same for several models (the
+  operational series, the confusion matrix: they do not depend on a model's profile) become ONE
+  search: a `terms` aggregation on `mlsiem.model.name` with the detector's aggregations under it.
+  Each bucket is split back into the response that model's own search would have given (its
+  `doc_count` is the window's hit count).
+- The remaining aggregation-only requests of one model-window with the same query merge into one
   search (aggregation names prefixed per request) and are split back the same way.
 - Everything else (the multivariate sample) goes as it is.
 
@@ -46,13 +47,25 @@ class Request:
 Splitter = Callable[[dict[str, Any]], Iterator[tuple[Hashable, dict[str, Any]]]]
 
 
+def _extra_filters(request: Request) -> list[Any] | None:
+    """The filters a request adds to its window's query, or None when its query is not of that form."""
+    query = request.body.get("query")
+    if not isinstance(query, dict) or set(query) != {"bool"} or set(query["bool"]) != {"filter"}:
+        return None
+    filters = query["bool"]["filter"]
+    base = request.window.query()["bool"]["filter"]
+    if not isinstance(filters, list) or filters[: len(base)] != base:
+        return None
+    return filters[len(base) :]
+
+
 def _aggregation_only(request: Request) -> bool:
     body = request.body
     return (
         body.get("size") == 0
         and bool(body.get("aggs"))
         and set(body) <= _AGGREGATION_ONLY
-        and body.get("query") == request.window.query()
+        and _extra_filters(request) is not None
     )
 
 
@@ -73,6 +86,7 @@ def _across_models(group: list[Request]) -> tuple[dict[str, Any], Splitter]:
     ]
     if window.version:
         filters.append({"term": {"mlsiem.model.version": window.version}})
+    filters.extend(_extra_filters(group[0]) or ())
     body = {
         "size": 0,
         "query": {"bool": {"filter": filters}},
@@ -125,17 +139,18 @@ def plan(requests: list[Request]) -> list[tuple[dict[str, Any], Splitter]]:
         if _aggregation_only(request):
             w = request.window
             aggs = orjson.dumps(request.body["aggs"], option=orjson.OPT_SORT_KEYS)
-            shared.setdefault((w.start, w.end, w.version, aggs), []).append(request)
+            extra = orjson.dumps(_extra_filters(request), option=orjson.OPT_SORT_KEYS)
+            shared.setdefault((w.start, w.end, w.version, extra, aggs), []).append(request)
         else:
             rest.append(request)
     searches: list[tuple[dict[str, Any], Splitter]] = []
-    per_window: dict[Window, list[Request]] = {}
-    for group in shared.values():
+    per_window: dict[tuple[Window, bytes], list[Request]] = {}
+    for (*_, extra, _aggs), group in shared.items():
         if len({r.window.model for r in group}) == len(group) > 1:
             searches.append(_across_models(group))
         else:
             for request in group:
-                per_window.setdefault(request.window, []).append(request)
+                per_window.setdefault((request.window, extra), []).append(request)
     for group in per_window.values():
         searches.append(_merged(group) if len(group) > 1 else _as_is(group[0]))
     searches.extend(_as_is(r) for r in rest)

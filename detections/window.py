@@ -33,4 +33,6 @@ class Window:
         if self.version:
             parts.append(f'mlsiem.model.version:"{self.version}"')
         parts.append(f'@timestamp:["{iso(self.start)}" TO "{iso(self.end)}"}}')
+        # The detectors count calls (aggregations.CALLS_ONLY): the evidence finds what was counted.
+        parts.append('NOT event.kind:"enrichment"')
         return " AND ".join(parts)

@@ -114,6 +114,11 @@ def documents(engine: Engine, index: str) -> int:
     return engine.count(index)
 
 
+def exited(process: subprocess.Popen) -> bool:
+    """Whether the child has exited, without reaping it (Popen.poll would, and take its rusage with it)."""
+    return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
 def reap(process: subprocess.Popen) -> tuple[float, float]:
     """Waits for the child; its (CPU seconds, peak RSS in MB) from its own rusage."""
     _, status, usage = os.wait4(process.pid, 0)
@@ -152,10 +157,10 @@ def into_engine(engine: Engine, index: str, expected: int, start: Callable[[], s
     cpu_before = engine_cpu_seconds(engine)
     began = time.perf_counter()
     process = start()
-    until(lambda: process.poll() is not None or documents(engine, index) >= expected, 900, index)
+    until(lambda: exited(process) or documents(engine, index) >= expected, 900, index)
     seconds = time.perf_counter() - began
     engine_cpu = engine_cpu_seconds(engine) - cpu_before
-    if process.poll() is None:
+    if not exited(process):
         process.send_signal(signal.SIGTERM)
     cpu, rss = reap(process)
     time.sleep(1.0)  # anything sent twice would show now

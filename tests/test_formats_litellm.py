@@ -96,3 +96,20 @@ def test_missing_start_time_is_rejected() -> None:
     events, rejected = normalize_lines(['{"id": "x", "call_type": "completion", "response_cost": 0}'])
     assert events == []
     assert rejected[0].reason == "litellm: LiteLLM payload has no valid `startTime` (epoch seconds)"
+
+
+def test_provider_spellings_become_the_conventions_names_in_every_format() -> None:
+    """LiteLLM's `custom_llm_provider` and a native record's provider read like the OTLP format's."""
+    litellm = json.loads(example_lines("litellm.jsonl")[0])
+    native = {"type": "inference", "ts": "2026-12-01T10:00:00Z", "model": "m", "llm": {"operation": "chat"}}
+    for spelling, name in (("azure", "azure.ai.openai"), ("bedrock", "aws.bedrock"), ("OpenAI", "openai")):
+        native["llm"]["provider"] = spelling
+        events, rejected = normalize_lines(
+            [json.dumps({**litellm, "custom_llm_provider": spelling}), json.dumps(native)]
+        )
+        assert rejected == []
+        assert [e.document["gen_ai"]["provider"]["name"] for e in events] == [name, name]
+        assert [e.document["gen_ai"]["system"] for e in events] == [name, name]
+    native["llm"]["provider"] = "in-house-llm"  # not a well-known provider: kept as sent
+    (event,), _ = normalize_lines([json.dumps(native)])
+    assert event.document["gen_ai"]["provider"]["name"] == "in-house-llm"

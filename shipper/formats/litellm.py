@@ -21,6 +21,7 @@ from shipper.normalize.document import Draft, RecordContext, RecordError
 from shipper.normalize.put import BOOL, FLOAT, INT, LIST, STR, at, place, put, table, truthy
 from shipper.normalize.text import finish_reasons, message_text
 from shipper.normalize.values import as_float, as_str, epoch_to_iso
+from shipper.normalize.vocab import provider_name
 
 # LiteLLM call types -> OpenTelemetry `gen_ai.operation.name`; others keep their own name.
 _OPERATIONS = {
@@ -164,6 +165,8 @@ def _gen_ai(record: dict[str, Any], doc: dict[str, Any], operation: str | None) 
     """Provider and operation: before `copy_payload`, which adds the request, response and usage."""
     provider = as_str(record.get("custom_llm_provider"))
     if provider:
+        # LiteLLM's `azure`, `bedrock`, `vertex_ai`: the convention's well-known names
+        provider = provider_name(provider)
         doc["gen_ai"] = {"provider": {"name": provider}, "system": provider}
     if operation:
         place(doc, ("gen_ai", "operation"), "name", operation)

@@ -32,7 +32,14 @@ from shipper.normalize.put import (
 )
 from shipper.normalize.text import message_text
 from shipper.normalize.values import as_str, as_timestamp
-from shipper.normalize.vocab import ACTION_NAME, GUARDRAIL_ACTIONS, MODEL_TYPES, OUTCOMES, pipeline_action
+from shipper.normalize.vocab import (
+    ACTION_NAME,
+    GUARDRAIL_ACTIONS,
+    MODEL_TYPES,
+    OUTCOMES,
+    pipeline_action,
+    provider_name,
+)
 
 TYPES = ("inference", "pipeline")
 
@@ -205,6 +212,7 @@ def _llm(llm: dict[str, Any], doc: dict[str, Any], ctx: RecordContext, bad: list
     gen_ai: dict[str, Any] = {}
     provider = as_str(llm.get("provider"))
     if provider:
+        provider = provider_name(provider)  # the convention's well-known names, as for the other formats
         gen_ai["provider"] = {"name": provider}
         gen_ai["system"] = provider
     operation = as_str(llm.get("operation", "chat"))

@@ -312,7 +312,15 @@ class Pipeline:
 
     def _to_spool(self, events: list[Encoded], raws: list[Any]) -> None:
         assert self.spool is not None
-        texts = [normalized_raw_text(raw) for raw in raws]  # lossless, as the dead-letter file keeps them
+        # Lossless, as the dead-letter file keeps them; one text per record, however many events it made
+        # (the spool writes a shared text once).
+        text_of: dict[int, str] = {}
+        texts = []
+        for raw in raws:
+            text = text_of.get(id(raw))
+            if text is None:
+                text = text_of[id(raw)] = normalized_raw_text(raw)
+            texts.append(text)
         while True:
             try:
                 self.spool.write(events, texts)

@@ -48,11 +48,16 @@ class Spool:
         return sorted(self.directory.glob("*.seg"))
 
     def write(self, events: list[Encoded], raws: list[str]) -> Path:
-        # `{"kind":..,"id":..,"raw":..,"doc":<the document as it was serialized>}`, without re-encoding it
-        lines = [
-            orjson.dumps({"kind": e.kind, "id": e.event_id, "raw": raw})[:-1] + b',"doc":' + e.json + b"}"
-            for e, raw in zip(events, raws, strict=True)
-        ]
+        # `{"kind":..,"id":..,"raw":..,"doc":<the document as it was serialized>}`, without re-encoding it.
+        # The events of one record (an OTLP request's spans, a batch line) share their raw text: it is
+        # written once, with the first of them; the others name that line (`"raw_at": index`), so a
+        # 500-span request spools its text once, not 500 times.
+        first: dict[int, int] = {}
+        lines = []
+        for index, (e, raw) in enumerate(zip(events, raws, strict=True)):
+            at = first.setdefault(id(raw), index)
+            head = {"kind": e.kind, "id": e.event_id, **({"raw": raw} if at == index else {"raw_at": at})}
+            lines.append(orjson.dumps(head)[:-1] + b',"doc":' + e.json + b"}")
         data = b"\n".join(lines) + b"\n"
         with self._lock:
             if self._bytes + len(data) > self.max_bytes:
@@ -71,11 +76,12 @@ class Spool:
 
     @staticmethod
     def read(segment: Path) -> tuple[list[Encoded], list[str]]:
-        events, raws = [], []
+        events: list[Encoded] = []
+        raws: list[str] = []
         for line in segment.read_bytes().splitlines():
             item = orjson.loads(line)
             events.append(Encoded(item["kind"], item["id"], orjson.dumps(item["doc"])))
-            raws.append(item["raw"])
+            raws.append(item["raw"] if "raw" in item else raws[item["raw_at"]])
         return events, raws
 
     def remove(self, segment: Path) -> None:

@@ -266,7 +266,12 @@ class DetectorJob:
         self, lease: Lease, name: str, source: FindingSource, last: datetime, report: JobReport
     ) -> None:
         read = self.state.checkpoints([name])[name]
-        for start, end in self._windows(name, read.until if read else None, last, report):
+        since = read.until if read else None
+        if read is None and "/" in name:
+            # A group of a source that used to run whole (the Sigma pack before it was split into rule
+            # groups, checkpoint `sigma`): the group goes on where the whole source stopped.
+            since = self.state.checkpoint(name.split("/", 1)[0])
+        for start, end in self._windows(name, since, last, report):
             findings = source(start, end)
             lease = self._renew(lease)
             for finding in findings:

@@ -422,3 +422,21 @@ def test_regression_error_rise_is_a_performance_alert(engine: Engine) -> None:
     )
     assert [c.metric for c in offline] == ["mae", "rmse"]
     _same_changes(engine_changes, offline, rel=1e-6)
+
+
+def test_a_sigma_rule_group_goes_on_where_the_whole_pack_stopped(engine: Engine) -> None:
+    """Upgrading from one `sigma` checkpoint to one per rule group loses no window."""
+    namespace = "detectsigmagroups"
+    run_setup(engine, SetupConfig(namespace=namespace))
+    seen: list[tuple[datetime, datetime]] = []
+
+    def source(start: datetime, end: datetime) -> list:
+        seen.append((start, end))
+        return []
+
+    config = DetectConfig(namespace=namespace, window=timedelta(hours=1), models=[ModelConfig(name="none")])
+    job = DetectorJob(engine, config, extra_sources={"sigma/llm": source})
+    job.state.advance("sigma", T0)  # where the pack, run whole, stopped
+    job.run_once(T0 + timedelta(hours=3, minutes=1))
+    assert [start for start, _ in seen] == [T0, T0 + timedelta(hours=1), T0 + timedelta(hours=2)]
+    assert job.state.checkpoint("sigma/llm") == T0 + timedelta(hours=3)

@@ -99,7 +99,7 @@ def _check(message) -> None:
     for entry in message.entries:
         if not isinstance(entry, tuple) or len(entry) != 2:
             raise Bug(f"entry is not a (time, record) pair: {entry!r:.80}")
-        payload = _payload(entry[1])
+        payload = _payload(entry[1], entry[0])  # the entry time: a map without one takes it
         if not isinstance(payload, bytes | dict):
             raise Bug(f"record payload is {type(payload)}")
 

@@ -76,6 +76,42 @@ def _response(total: int, aggregations: dict[str, Any] | None) -> dict[str, Any]
     }
 
 
+# The engine refuses a search whose aggregations make more than `search.max_buckets` buckets (65,535 by
+# default): a shared search holds at most this many estimated buckets, the rest go in further searches.
+MAX_SHARED_BUCKETS = 20_000
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _buckets(aggs: dict[str, Any], span_seconds: float) -> int:
+    """An upper estimate of the buckets `aggs` make for one model over a window of `span_seconds`."""
+    total = 0
+    for agg in aggs.values():
+        inner = _buckets(agg.get("aggs", {}), span_seconds)
+        if "date_histogram" in agg:
+            interval = str(agg["date_histogram"].get("fixed_interval", "1m"))
+            unit = interval.lstrip("0123456789")
+            seconds = float(interval[: len(interval) - len(unit)] or 1) * _SECONDS.get(unit, 1)
+            count = int(span_seconds // max(seconds, 0.001)) + 1
+        elif "terms" in agg:
+            count = int(agg["terms"].get("size", 10))
+        elif "filters" in agg:
+            count = len(agg["filters"].get("filters", {})) + 1
+        elif "filter" in agg or "histogram" in agg or "range" in agg:
+            count = 1 if "filter" in agg else 100
+        else:
+            count = 0  # a metric: no bucket of its own
+        total += count * (1 + inner) if count else inner
+    return total
+
+
+def _shared_groups(group: list[Request]) -> list[list[Request]]:
+    """The group cut so that no shared search goes over MAX_SHARED_BUCKETS."""
+    window = group[0].window
+    per_model = _buckets(group[0].body["aggs"], (window.end - window.start).total_seconds()) + 1
+    size = max(1, MAX_SHARED_BUCKETS // per_model)
+    return [group[i : i + size] for i in range(0, len(group), size)]
+
+
 def _across_models(group: list[Request]) -> tuple[dict[str, Any], Splitter]:
     """One search for the same aggregations over several models' windows (same span and version)."""
     window = group[0].window
@@ -147,7 +183,7 @@ def plan(requests: list[Request]) -> list[tuple[dict[str, Any], Splitter]]:
     per_window: dict[tuple[Window, bytes], list[Request]] = {}
     for (*_, extra, _aggs), group in shared.items():
         if len({r.window.model for r in group}) == len(group) > 1:
-            searches.append(_across_models(group))
+            searches.extend(_across_models(part) for part in _shared_groups(group))
         else:
             for request in group:
                 per_window.setdefault((request.window, extra), []).append(request)

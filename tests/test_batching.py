@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from detections.aggregations import CALLS_ONLY, series_request
-from detections.batching import Request, plan
+from detections.batching import MAX_SHARED_BUCKETS, Request, plan
 from detections.window import Window
 
 START = datetime(2026, 12, 1, 10, tzinfo=UTC)
 END = START + timedelta(hours=1)
+MODEL = "mlsiem.model.name"
 
 
 def windows(*models: str) -> list[Window]:
@@ -59,3 +60,16 @@ def test_aggregation_only_requests_of_one_window_merge_and_split_back() -> None:
     answers = dict(split(response))
     assert answers["first"]["aggregations"] == {"x": {"v": 1}}
     assert answers["second"]["aggregations"] == {"y": {"v": 2}}
+
+
+def test_a_shared_search_stays_under_the_engines_bucket_limit() -> None:
+    """1,000 models' series in one search would make ~123,000 buckets (the engine allows 65,535)."""
+    models = [f"m{i:04d}" for i in range(1000)]
+    requests = [Request(w.model, w, series_request(w, timedelta(minutes=1))) for w in windows(*models)]
+    searches = plan(requests)
+    assert len(searches) > 1
+    covered = [name for body, _ in searches for name in body["query"]["bool"]["filter"][0]["terms"][MODEL]]
+    assert sorted(covered) == models  # every model once
+    for body, _ in searches:
+        per_model = 61 * 2 + 1  # 61 one-minute buckets (extended bounds), each with an `errors` filter
+        assert len(body["query"]["bool"]["filter"][0]["terms"][MODEL]) * per_model <= MAX_SHARED_BUCKETS

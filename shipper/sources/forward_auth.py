@@ -80,11 +80,12 @@ def load_shared_key(
     return SecretStr(value.strip())
 
 
-def load_users(users_file: Path | None) -> dict[str, SecretStr]:
-    """`username:password` lines (blank lines and `#` comments skipped) for user authentication."""
+def load_users(users_file: Path | None, listener: str = "forward") -> dict[str, SecretStr]:
+    """`username:password` lines (blank lines and `#` comments skipped) for user authentication; the
+    forward and OTLP listeners read the same file format. `listener` names the file in errors."""
     if users_file is None:
         return {}
-    option = f"forward users file {users_file}"
+    option = f"{listener} users file {users_file}"
     try:
         lines = users_file.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:

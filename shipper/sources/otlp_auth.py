@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from mlsiem.errors import ConfigError
+from shipper.sources import forward_auth
 
 
 def load_token(
@@ -38,26 +39,8 @@ def load_token(
 
 
 def load_users(users_file: Path | None) -> dict[str, SecretStr]:
-    """`username:password` lines (blank lines and `#` comments skipped)."""
-    if users_file is None:
-        return {}
-    what = f"OTLP users file {users_file}"
-    try:
-        lines = users_file.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(f"{what}: cannot read the users ({reason})") from None
-    users: dict[str, SecretStr] = {}
-    for number, line in enumerate(lines, 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        name, colon, password = line.partition(":")
-        if not colon or not name.strip() or not password:
-            raise ConfigError(f"{what}: line {number}: expected username:password")
-        users[name.strip()] = SecretStr(password)
-    if not users:
-        raise ConfigError(f"{what}: no username:password line")
-    return users
+    """Basic-auth users: the forward listener's `username:password` file format."""
+    return forward_auth.load_users(users_file, listener="OTLP")
 
 
 class Authenticator:

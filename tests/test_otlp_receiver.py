@@ -606,3 +606,13 @@ def test_an_unreachable_grpc_receiver_port_gives_a_config_error(tmp_path: Path) 
                 )
             )
     time.sleep(0)
+
+
+def test_unusable_tls_files_are_named_in_the_error(tmp_path: Path) -> None:
+    from shipper.sources.otlp_settings import OtlpTls
+
+    (tmp_path / "cert.pem").write_text("not a certificate")
+    (tmp_path / "key.pem").write_text("not a key")
+    tls = OtlpTls(cert_file=tmp_path / "cert.pem", key_file=tmp_path / "key.pem")
+    with pytest.raises(ConfigError, match=r"inputs\.otlp\.tls: .*cert\.pem / .*key\.pem: cannot use them"):
+        tls.server_context()

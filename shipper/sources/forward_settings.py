@@ -68,25 +68,13 @@ class ForwardTls(BaseModel):
 
     def server_context(self) -> ssl.SSLContext:
         """A server context (TLS 1.2+); ConfigError naming the option when a file is unusable."""
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        try:
-            context.load_cert_chain(self.cert_file, self.key_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(
-                f"--forward-tls-cert {self.cert_file} / --forward-tls-key {self.key_file}: cannot use them "
-                f"as a certificate and its private key ({tls_reason(exc)})"
-            ) from None
-        if self.client_ca_file is not None:
-            try:
-                context.load_verify_locations(cafile=self.client_ca_file)
-            except (OSError, ssl.SSLError) as exc:
-                why = tls_reason(exc)
-                raise ConfigError(
-                    f"--forward-tls-client-ca {self.client_ca_file}: not a readable PEM CA ({why})"
-                ) from None
-            context.verify_mode = ssl.CERT_REQUIRED
-        return context
+        return server_context(
+            self.cert_file,
+            self.key_file,
+            self.client_ca_file,
+            pair=f"--forward-tls-cert {self.cert_file} / --forward-tls-key {self.key_file}",
+            ca=f"--forward-tls-client-ca {self.client_ca_file}",
+        )
 
 
 def forward_tls(cert: Path | None, key: Path | None, client_ca: Path | None) -> ForwardTls | None:
@@ -98,6 +86,28 @@ def forward_tls(cert: Path | None, key: Path | None, client_ca: Path | None) -> 
     if cert is None or key is None:
         raise ConfigError("--forward-tls-cert and --forward-tls-key go together: give both")
     return ForwardTls(cert_file=cert, key_file=key, client_ca_file=client_ca)
+
+
+def server_context(
+    cert_file: Path, key_file: Path, client_ca_file: Path | None, pair: str, ca: str
+) -> ssl.SSLContext:
+    """A TLS 1.2+ server context, mutual TLS with a client CA; `pair` and `ca` name the files in errors
+    (each listener's own option names)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert_file, key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"{pair}: cannot use them as a certificate and its private key ({tls_reason(exc)})"
+        ) from None
+    if client_ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=client_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"{ca}: not a readable PEM CA ({tls_reason(exc)})") from None
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 def tls_reason(exc: BaseException) -> str:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlsiem.errors import ConfigError
-from shipper.sources.forward_settings import is_loopback, tls_reason
+from shipper.sources.forward_settings import is_loopback, server_context
 
 MIB: Final = 1 << 20
 TOKEN_ENV: Final = "MLSIEM_OTLP_TOKEN"
@@ -70,25 +70,13 @@ class OtlpTls(BaseModel):
 
     def server_context(self) -> ssl.SSLContext:
         """A TLS 1.2+ server context; ConfigError naming the file when one is unusable."""
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        try:
-            context.load_cert_chain(self.cert_file, self.key_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(
-                f"inputs.otlp.tls: {self.cert_file} / {self.key_file}: cannot use them as a certificate and "
-                f"its private key ({tls_reason(exc)})"
-            ) from None
-        if self.client_ca_file is not None:
-            try:
-                context.load_verify_locations(cafile=self.client_ca_file)
-            except (OSError, ssl.SSLError) as exc:
-                raise ConfigError(
-                    f"inputs.otlp.tls.client_ca_file {self.client_ca_file}: not a readable PEM CA "
-                    f"({tls_reason(exc)})"
-                ) from None
-            context.verify_mode = ssl.CERT_REQUIRED
-        return context
+        return server_context(
+            self.cert_file,
+            self.key_file,
+            self.client_ca_file,
+            pair=f"inputs.otlp.tls: {self.cert_file} / {self.key_file}",
+            ca=f"inputs.otlp.tls.client_ca_file {self.client_ca_file}",
+        )
 
 
 class OtlpInput(BaseModel):

@@ -69,9 +69,11 @@ def test_stdin_gives_one_record_for_an_over_long_line() -> None:
     """Regression: stdin cut a 2 MiB line into three records (three dead-letter entries)."""
     data = f"{native_line(1)}\n{big_line(2, 2 * MIB)}\n{native_line(3)}\n".encode()
     source = StdinSource(max_line_bytes=MIB, stream=io.BytesIO(data))
-    records = [r for r in source.records() if r is not None]
-    assert [len(r.raw) for r in records] == [len(native_line(1)), MIB + 1, len(native_line(3))]
-    assert records[2].origin.offset == data.index(native_line(3).encode())
+    blocks = [b for b in source.records() if b is not None]
+    raws = [raw for block in blocks for raw in block.raws]
+    origins = [origin for block in blocks for origin in block.all_origins()]
+    assert [len(raw) for raw in raws] == [len(native_line(1)), MIB + 1, len(native_line(3))]
+    assert origins[2].offset == data.index(native_line(3).encode())
 
 
 def test_a_file_over_long_line_is_one_record_and_the_offsets_resume_exactly(tmp_path: Path) -> None:
@@ -80,10 +82,11 @@ def test_a_file_over_long_line_is_one_record_and_the_offsets_resume_exactly(tmp_
     log.write_text("".join(line + "\n" for line in lines))
     registry = Registry(tmp_path / "registry.json")
     source = FileSource([str(log)], registry, max_line_bytes=MIB)
-    records = [r for chunk in source.records() if chunk is not None for r in chunk]
-    assert [len(r.raw) for r in records] == [len(lines[0]), MIB + 1, len(lines[2])]
-    for record in records:
-        source.acknowledge(record.ack)
+    blocks = [block for block in source.records() if block is not None]
+    assert [len(raw) for block in blocks for raw in block.raws] == [len(lines[0]), MIB + 1, len(lines[2])]
+    for block in blocks:
+        for _, ack in block.acks:
+            source.acknowledge(ack)
     source.close()
     assert [s.offset for s in Registry(tmp_path / "registry.json").states()] == [log.stat().st_size]
 

@@ -296,10 +296,11 @@ def collect(source: ForwardSource) -> list[dict]:
     received: list[dict] = []
 
     def run() -> None:
-        for chunk in source.records():
-            for record in chunk or ():
-                received.append(record.raw if isinstance(record.raw, dict) else json.loads(record.raw))
-                source.acknowledge(record.ack)
+        for block in source.records():
+            for raw in block.raws if block else ():
+                received.append(raw if isinstance(raw, dict) else json.loads(raw))
+            for _, ack in block.acks if block else ():
+                source.acknowledge(ack)
 
     threading.Thread(target=run, daemon=True).start()
     return received

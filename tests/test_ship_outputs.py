@@ -37,9 +37,9 @@ def test_fluent_output_reaches_a_forward_peer(tmp_path: Path) -> None:
     received: list[dict] = []
 
     def collect() -> None:
-        for chunk in peer.records():
-            for record in chunk or ():
-                received.append(record.raw if isinstance(record.raw, dict) else json.loads(record.raw))
+        for block in peer.records():
+            for raw in block.raws if block else ():
+                received.append(raw if isinstance(raw, dict) else json.loads(raw))
 
     threading.Thread(target=collect, daemon=True).start()
     log = tmp_path / "in.jsonl"

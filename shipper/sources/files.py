@@ -28,8 +28,8 @@ from typing import BinaryIO
 from mlsiem.errors import ConfigError
 from shipper.normalize.ids import file_identity
 from shipper.records import Origin
-from shipper.sources.base import RawRecord
-from shipper.sources.lines import CHUNK, Line, LineReader
+from shipper.sources.base import Block
+from shipper.sources.lines import CHUNK, LineReader
 from shipper.sources.registry import Registry
 
 
@@ -135,51 +135,55 @@ class FileSource:
 
     # -- reading -----------------------------------------------------------------------------------
 
-    def _read(self, tracked: _Tracked, final: bool) -> Iterator[RawRecord]:
+    def _read(self, tracked: _Tracked, final: bool) -> Block | None:
+        """The records of the next chunk of a file, as one block; None when there are none yet."""
         try:
             size = os.fstat(tracked.handle.fileno()).st_size
         except OSError:
-            return
+            return None
         lines = tracked.lines
         if tracked.identity is not None and size < lines.pos + len(lines.buffer):
             tracked.identity = None  # copytruncate: the file starts over with new content
             lines.restart(0)
         if tracked.identity is None and not self._identify(tracked, final):
-            return
+            return None
         chunk = tracked.handle.read(CHUNK)
-        if not chunk:
+        if chunk:
+            tracked.idle_since = time.monotonic()
+            starts, raws, _ = lines.cut(chunk)
+            self.bytes_behind += max(0, size - lines.pos - len(lines.buffer))
+        else:
+            starts, raws = [], []
             if final:  # a last line without newline, in a file read once
-                yield from self._records(tracked, lines.finish())
+                for start, _, line in lines.finish():
+                    starts, raws = [start], [line]
             self.bytes_behind += max(0, size - lines.pos)
-            return
-        tracked.idle_since = time.monotonic()
-        yield from self._records(tracked, lines.feed(chunk))
-        self.bytes_behind += max(0, size - lines.pos - len(lines.buffer))
+        return self._block(tracked, starts, raws)
 
-    def _records(self, tracked: _Tracked, lines: Iterator[Line]) -> Iterator[RawRecord]:
-        """A record per non-blank line; its ack carries the offset after it (a blank line is no record,
-        its bytes are covered by the next record's ack)."""
-        source = f"file:{tracked.identity}"
-        key, identity, path = tracked.key, tracked.identity or "", tracked.path
-        device, inode = tracked.device, tracked.inode
-        for start, end, line in lines:
-            if not line or (line[0] != 123 and not line.strip()):  # 123: "{", the usual first byte
-                continue
-            yield RawRecord(
-                line, Origin(source, start, path), self, FileAck(key, identity, path, device, inode, end)
-            )
+    def _block(self, tracked: _Tracked, starts: list[int], raws: list[bytes]) -> Block | None:
+        """A record per non-blank line; one ack, the offset after the last line framed (blank lines and
+        the skipped rest of an over-long line included), for the whole block."""
+        if any(not line or (line[0] != 123 and not line.strip()) for line in raws):  # 123: "{"
+            kept = [(s, line) for s, line in zip(starts, raws, strict=True) if line.strip()]
+            starts, raws = [s for s, _ in kept], [line for _, line in kept]
+        if not raws:
+            return None
+        t = tracked
+        ack = FileAck(t.key, t.identity or "", t.path, t.device, t.inode, t.lines.pos)
+        origin = Origin(f"file:{tracked.identity}", None, tracked.path)
+        return Block(self, origin, raws, starts, acks=[(len(raws) - 1, ack)])
 
-    def records(self) -> Iterator[list[RawRecord] | None]:
-        """The records of each chunk read, as one list (the pipeline's queue takes them at once)."""
+    def records(self) -> Iterator[Block | None]:
+        """The records of each chunk read, as one block (the pipeline's queue takes them at once)."""
         while not self._closed:
             self._scan()
             self.bytes_behind = 0
             produced = False
             for ident, tracked in list(self._tracked.items()):
-                chunk = list(self._read(tracked, final=not self.follow))
-                if chunk:
+                block = self._read(tracked, final=not self.follow)
+                if block is not None:
                     produced = True
-                    yield chunk
+                    yield block
                 if self._finished(tracked):
                     self._drop(ident)
             if not self.follow and not self._tracked:

@@ -49,7 +49,7 @@ import msgpack
 from mlsiem.errors import ConfigError
 from shipper.metrics import ShipperMetrics
 from shipper.records import Origin
-from shipper.sources.base import RawRecord, RecordQueue
+from shipper.sources.base import Block, RecordQueue
 from shipper.sources.forward_auth import (
     MAX_HANDSHAKE_BYTES,
     ForwardAuthError,
@@ -89,7 +89,6 @@ class _TlsGate(asyncio.Protocol):
 class ChunkAck:
     key: tuple[int, int]  # (connection, message number): one ack slot per message
     chunk: str | None
-    last: bool
     writer: asyncio.StreamWriter | None
 
 
@@ -301,18 +300,18 @@ class ForwardSource:
                 writer.write(msgpack.packb({"ack": chunk}))
             return
         origin = Origin(f"forward:{message.tag}", None, None)
-        within = ChunkAck(key, chunk, False, writer)  # one ack object per message: only the last one acks
-        items = [RawRecord(_payload(record, time), origin, self, within) for time, record in message.entries]
-        items[-1].ack = ChunkAck(key, chunk, True, writer)
-        while True:  # the message's records as one list: one hand-over, however many records
+        raws = [_payload(record, time) for time, record in message.entries]
+        block = Block(self, origin, raws, acks=[(len(raws) - 1, ChunkAck(key, chunk, writer))])
+        while True:  # the message's records as one block: one hand-over, however many records
             try:
-                self._records.put_nowait(items)
+                self._records.put_nowait(block)
                 break
             except queue.Full:
                 await asyncio.sleep(0.05)  # the pipeline is behind: stop reading this socket
 
-    def records(self) -> Iterator[list[RawRecord] | None]:
-        """What has arrived, as one list (up to `HAND_OVER` records) the pipeline takes at once."""
+    def records(self) -> Iterator[Block | None]:
+        """What has arrived: the messages of one tag merged into one block (up to `HAND_OVER` records)
+        the pipeline takes at once."""
         records = self._records
         while not self._closed.is_set():
             try:
@@ -322,11 +321,14 @@ class ForwardSource:
                 continue
             with contextlib.suppress(queue.Empty):
                 while len(taken) < HAND_OVER:
-                    taken += records.get_nowait()
+                    block = records.get_nowait()
+                    if not taken.absorb(block):
+                        yield taken
+                        taken = block
             yield taken
 
     def acknowledge(self, ack: ChunkAck) -> None:
-        if ack.last and ack.chunk and ack.writer is not None:
+        if ack.chunk and ack.writer is not None:
             writer, payload = ack.writer, msgpack.packb({"ack": ack.chunk})
             with contextlib.suppress(RuntimeError):  # closed meanwhile: the client resends, ids dedupe
                 self._loop.call_soon_threadsafe(

@@ -15,10 +15,12 @@ the line is delivered.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import accumulate
 from typing import BinaryIO, Final
 
 CHUNK: Final = 1 << 20
 Line = tuple[int, int, bytes]  # (start offset, end offset, line without its newline)
+_PLUS_NEWLINE = (1).__add__
 
 
 class LineReader:
@@ -36,33 +38,43 @@ class LineReader:
         self.buffer = b""  # the start of a line whose newline has not arrived yet
         self.skipping = False  # inside an over-long line: dropping bytes up to its newline
 
-    def feed(self, chunk: bytes) -> Iterator[Line]:
-        """The lines `chunk` completes, blank ones included (a caller decides what a record is)."""
+    def cut(self, chunk: bytes) -> tuple[list[int], list[bytes], bool]:
+        """The lines `chunk` completes (blank ones included: a caller decides what a record is), their
+        start offsets, and whether the last of them is the head of an over-long line. Offsets are summed
+        at C speed (`accumulate` over the lengths): files cut 1 MiB chunks with no Python work per line.
+        `pos` is then where the next read resumes."""
         data = self.buffer + chunk if self.buffer else chunk
         self.buffer = b""
         if self.skipping:  # the rest of an over-long line: dropped up to its newline
             newline = data.find(b"\n")
             if newline < 0:
                 self.pos += len(data)
-                return
+                return [], [], False
             self.pos += newline + 1
             data = data[newline + 1 :]
             self.skipping = False
         lines = data.split(b"\n")
         tail = lines.pop()
-        pos = self.pos
-        for line in lines:
-            start = pos
-            pos += len(line) + 1
-            self.pos = pos
-            yield start, pos, line
-        if len(tail) > self.max_line_bytes:
-            head_end = pos + self.max_line_bytes + 1
-            self.pos = pos + len(tail)
-            self.skipping = True
-            yield pos, head_end, tail[: self.max_line_bytes + 1]
-        else:
+        starts = list(accumulate(map(_PLUS_NEWLINE, map(len, lines)), initial=self.pos))
+        end = self.pos = starts.pop()  # after the last complete line
+        if len(tail) <= self.max_line_bytes:
             self.buffer = tail
+            return starts, lines, False
+        self.pos = end + len(tail)
+        self.skipping = True
+        starts.append(end)
+        lines.append(tail[: self.max_line_bytes + 1])
+        return starts, lines, True
+
+    def feed(self, chunk: bytes) -> Iterator[Line]:
+        """`cut`, line by line, each with its end offset (the head of an over-long line ends where the
+        head ends)."""
+        starts, lines, head = self.cut(chunk)
+        whole = len(lines) - 1 if head else len(lines)
+        for start, line in zip(starts[:whole], lines[:whole], strict=True):
+            yield start, start + len(line) + 1, line
+        if head:
+            yield starts[-1], starts[-1] + len(lines[-1]), lines[-1]
 
     def finish(self) -> Iterator[Line]:
         """The last line when the stream ends without a newline (it is complete then)."""

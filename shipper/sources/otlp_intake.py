@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from shipper.metrics import BoundedLabel
 from shipper.records import Normalized, Origin, Rejected
-from shipper.sources.base import RawRecord
+from shipper.sources.base import Block
 from shipper.sources.otlp_decode import Decoded, Signal
 from shipper.sources.otlp_settings import OtlpInput
 
@@ -166,7 +166,7 @@ class OtlpIntake:
         self.metrics = metrics
         self.max_line_bytes = max_line_bytes
         self.congested = congested
-        self._records: queue.Queue[RawRecord] = queue.Queue()
+        self._records: queue.Queue[Block] = queue.Queue()
         self._keys = itertools.count()
         self._pending = 0
         self._lock = threading.Lock()
@@ -195,9 +195,10 @@ class OtlpIntake:
             self._pending += 1
         request = Request(signal, len(decoded.lines))
         self.metrics.items.labels(signal=signal).inc(decoded.items)
-        for line, items in decoded.lines:
-            origin = RequestOrigin(ORIGIN_SOURCE, None, None, request, items)
-            self._records.put(RawRecord(line, origin, self, RecordAck(next(self._keys), request)))  # type: ignore[arg-type]
+        raws = [line for line, _ in decoded.lines]
+        origins = [RequestOrigin(ORIGIN_SOURCE, None, None, request, items) for _, items in decoded.lines]
+        acks = [(index, RecordAck(next(self._keys), request)) for index in range(len(raws))]
+        self._records.put(Block(self, Origin(ORIGIN_SOURCE), raws, origins=origins, acks=acks))  # type: ignore[arg-type]
         if not request.done.wait(settings.ack_timeout):
             return Outcome(
                 "timeout",
@@ -210,7 +211,7 @@ class OtlpIntake:
 
     # -- Source --------------------------------------------------------------------------------------
 
-    def records(self) -> Iterator[RawRecord | None]:
+    def records(self) -> Iterator[Block | None]:
         while not self._closed.is_set() or not self._records.empty():
             try:
                 yield self._records.get(timeout=0.2)

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from shipper.records import Origin
-from shipper.sources.base import RawRecord
-from shipper.sources.lines import stream_lines
+from shipper.sources.base import Block
+from shipper.sources.lines import CHUNK, LineReader
 
 
 class StdinSource:
@@ -25,12 +25,23 @@ class StdinSource:
         self.max_line_bytes = max_line_bytes
         self._closed = False
 
-    def records(self) -> Iterator[RawRecord | None]:
-        for start, _, line in stream_lines(self.stream, self.max_line_bytes):
-            if self._closed:
+    def records(self) -> Iterator[Block | None]:
+        """A block per read (a pipe's lines are handed on as they arrive, not held for a whole chunk)."""
+        lines = LineReader(self.max_line_bytes)
+        read = getattr(self.stream, "read1", self.stream.read)
+        origin = Origin("stdin", None, None)
+        while not self._closed:
+            chunk = read(CHUNK)
+            if chunk:
+                starts, raws, _ = lines.cut(chunk)
+            else:
+                framed = list(lines.finish())
+                starts, raws = [start for start, _, _ in framed], [line for _, _, line in framed]
+            kept = [(start, line) for start, line in zip(starts, raws, strict=True) if line.strip()]
+            if kept:
+                yield Block(self, origin, [line for _, line in kept], [start for start, _ in kept])
+            if not chunk:
                 return
-            if line.strip():
-                yield RawRecord(line, Origin("stdin", start, None), self, None)
 
     def acknowledge(self, ack: object) -> None:
         return None

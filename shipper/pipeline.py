@@ -125,7 +125,7 @@ class PipelineConfig(BaseModel):
     processes: int = Field(
         1, ge=1, le=64, description="processes that parse, normalize and serialize (1: the pipeline's own)"
     )
-    queue_size: int = Field(20_000, ge=1, le=10_000_000, description="raw records read ahead, at most")
+    queue_size: int = Field(10_000, ge=1, le=10_000_000, description="raw records read ahead, at most")
     checkpoint_interval: float = Field(
         1.0, ge=0, le=600, description="seconds between registry writes, at most (0: after every batch)"
     )

@@ -16,11 +16,13 @@ RETRY_SECONDS: Final = 30.0  # how long a sink retries a failing batch before it
 @dataclass(slots=True)
 class Encoded:
     """One event as its sink takes it: the ECS document serialized once (JSON bytes) when it is made,
-    so a batch holds bytes, not dicts, and the bulk body is a join of them."""
+    so a batch holds bytes, not dicts, and the bulk body is a join of them. In the pipeline `json` is a
+    slice (memoryview) of its block's documents joined (`shipper.parallel.packed`): anything that takes
+    bytes-like objects (join, +, orjson.loads, len) takes it."""
 
     kind: EventKind
     event_id: str
-    json: bytes
+    json: bytes | memoryview
 
 
 def encode(events: Iterable[Normalized]) -> list[Encoded]:

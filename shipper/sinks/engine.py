@@ -20,7 +20,7 @@ from mlsiem.indices import data_streams
 from shipper.sinks.base import RETRY_SECONDS, Encoded, SendResult, SinkUnavailable
 
 RETRYABLE_STATUSES = {429, 500, 502, 503, 504}
-ANSWER = "items.*.status,items.*.error"  # all of the bulk answer that `send` reads (filter_path)
+ANSWER = "errors,items.*.status,items.*.error"  # all of the bulk answer that `send` reads (filter_path)
 
 
 def _item_reason(item: dict) -> str:
@@ -104,6 +104,9 @@ class EngineSink:
                 last_problem = str(exc)
             else:
                 items = response.get("items") or []
+                if response.get("errors") is False and len(items) == len(pending):
+                    result.delivered += len(pending)  # every item created: no need to look at each
+                    break
                 if len(items) != len(pending):  # a truncated answer: nothing is known, send again
                     items = [{"create": {"status": 0}}] * len(pending)
                 retry = []

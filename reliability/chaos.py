@@ -409,9 +409,11 @@ def source_ids(logs: Path) -> set[str]:
         files = FileSource([str(logs / "app.log*")], registry, max_line_bytes=config.max_line_bytes)
         normalizer = Normalizer(config)
         ids: set[str] = set()
-        for chunk in files.records():
-            for record in chunk or ():
-                events, _ = normalizer.normalize(record.raw, record.origin)
+        for block in files.records():
+            if block is None:
+                continue
+            for raw, origin in zip(block.raws, block.all_origins(), strict=True):
+                events, _ = normalizer.normalize(raw, origin)
                 ids.update(e.event_id for e in events)
         files.close()
     return ids

@@ -15,7 +15,6 @@ record, and the pipeline's process, which does the pickling, is what limits how 
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 from collections import deque
 from collections.abc import Iterator
@@ -26,13 +25,12 @@ from typing import Any
 
 import orjson
 
+from shipper.gc_settings import quiet_worker_gc
 from shipper.normalize.limits import LimitCounts
 from shipper.normalizer import NormalizeConfig, Normalizer
 from shipper.records import Origin, Rejected
 from shipper.sinks.base import Encoded
 from shipper.sources.base import Block
-
-GC_YOUNG_THRESHOLD = 50_000  # allocations between young-generation collections (see pipeline.quiet_gc)
 
 
 @dataclass(slots=True)
@@ -95,8 +93,7 @@ _worker_normalizer: Normalizer | None = None
 def _start_worker(config: NormalizeConfig) -> None:
     global _worker_normalizer
     _worker_normalizer = Normalizer(config)
-    gc.freeze()  # as in the pipeline (`quiet_gc`): a worker's records are acyclic and short-lived
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    quiet_worker_gc()
 
 
 def _work(columns: Columns) -> Results:

@@ -1,10 +1,11 @@
 """The shipper's pipeline: sources -> normalize -> batches -> sink, with acknowledgement in order.
 
-Each source runs in a reader thread and feeds one bounded queue (a full queue holds the readers back);
-a source may hand over a list of records read at once (a file's chunk), so the queue's locking is paid
-per chunk, not per line. The main loop normalizes records, serializes each event once (the bytes the
-sink sends; a batch holds no document dicts) and cuts batches by count, bytes and time; sender threads
-deliver them. A batch counts as delivered once every event in it is in the engine (new or 409), in the
+Each source runs in a reader thread and feeds one bounded queue (a full queue holds the readers back)
+with blocks of records read at once (`sources.base.Block`: a file's chunk, a forward message), so the
+queue, the worker processes and the batches pay per block, not per line. The main loop normalizes a
+block (`parallel.normalize_block`: each event serialized once, the block's documents in one
+allocation), puts its events into batches cut by count, bytes and time, and sender threads deliver
+them. A batch counts as delivered once every event in it is in the engine (new or 409), in the
 dead-letter file (rejected with a reason), or in the durable spool. Sources learn about delivery in
 batch order only, so a file's registry offset never passes an event that is not safely somewhere;
 after a crash, reading resumes there and the deterministic ids turn re-sent events into 409s.
@@ -12,25 +13,23 @@ after a crash, reading resumes there and the deterministic ids turn re-sent even
 
 from __future__ import annotations
 
-import gc
 import logging
 import queue
 import threading
 import time
-from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shipper.batches import Batch
+from shipper.gc_settings import quiet_gc
 from shipper.normalize.limits import LimitCounts
 from shipper.normalizer import NormalizeConfig
 from shipper.normalizer import raw_text as normalized_raw_text
-from shipper.parallel import GC_YOUNG_THRESHOLD, BlockResult, WorkerPool, normalize_block
+from shipper.parallel import BlockResult, WorkerPool, normalize_block
 from shipper.records import Normalized, Origin, Rejected
 from shipper.sinks.base import Encoded, Sink, SinkUnavailable
 from shipper.sources.base import Block, RecordQueue, Source
@@ -69,50 +68,6 @@ class ShipStats:
         return {key: dict(value) if isinstance(value, dict) else value for key, value in vars(self).items()}
 
 
-@dataclass
-class _Batch:
-    """Events on their way to the sink, with what is needed to acknowledge them and, rarely, to find the
-    raw record of one of them (a rejection by the sink, the spool): the blocks they came from."""
-
-    seq: int
-    events: list[Encoded] = field(default_factory=list)
-    # (block, its result, first, last): this batch holds result.events[first:last], in order
-    pieces: list[tuple[Block, BlockResult, int, int]] = field(default_factory=list)
-    acks: dict[tuple[int, Any], tuple[Source, Any]] = field(default_factory=dict)
-    records: int = 0
-    size: int = 0
-    opened: float = field(default_factory=time.monotonic)
-
-    def add(self, block: Block, result: BlockResult, first: int, last: int, size: int) -> None:
-        """Take result.events[first:last], `size` bytes of them with their action lines."""
-        if last > first:
-            self.events += result.events[first:last] if first or last < len(result.events) else result.events
-            self.size += size
-            self.pieces.append((block, result, first, last))
-
-    def ack(self, source: Source, ack: Any) -> None:
-        self.acks[(id(source), getattr(ack, "key", None))] = (source, ack)
-
-    def owners(self, indices: Iterable[int]) -> tuple[list[Any], list[Origin]]:
-        """The raw record and origin of each of these events (by index in the batch)."""
-        spans, at = [], 0
-        for block, result, first, last in self.pieces:
-            spans.append((at, block, result, first))
-            at += last - first
-        starts = [span[0] for span in spans]
-        cumulative: dict[int, list[int]] = {}
-        raws, origins = [], []
-        for index in indices:
-            at, block, result, first = spans[bisect_right(starts, index) - 1]
-            ends = cumulative.get(id(result))
-            if ends is None:
-                ends = cumulative[id(result)] = list(accumulate(result.counts))
-            number = bisect_right(ends, first + index - at)  # the record that made this event
-            raws.append(block.raws[number])
-            origins.append(block.origin_of(number))
-        return raws, origins
-
-
 class PipelineConfig(BaseModel):
     """Batching and concurrency; a bounded queue between the readers and the batcher."""
 
@@ -125,7 +80,9 @@ class PipelineConfig(BaseModel):
     processes: int = Field(
         1, ge=1, le=64, description="processes that parse, normalize and serialize (1: the pipeline's own)"
     )
-    queue_size: int = Field(10_000, ge=1, le=10_000_000, description="raw records read ahead, at most")
+    # Reading is cheap (a 1 MiB chunk is split at C speed) and a block takes tens of ms to normalize:
+    # 4,000 records (a few blocks) keep the normalizer busy; more only held memory (docs/benchmarks.md).
+    queue_size: int = Field(4_000, ge=1, le=10_000_000, description="raw records read ahead, at most")
     checkpoint_interval: float = Field(
         1.0, ge=0, le=600, description="seconds between registry writes, at most (0: after every batch)"
     )
@@ -133,28 +90,6 @@ class PipelineConfig(BaseModel):
 
 log = logging.getLogger("mlsiem.shipper")
 _DONE: list = []  # a reader's end, compared by identity
-
-
-@contextmanager
-def quiet_gc() -> Iterator[None]:
-    """Fewer cyclic garbage collections while the pipeline runs.
-
-    Every record allocates a few dozen containers (the parsed record, the document) that reference
-    counting frees, acyclic, as soon as the event is serialized; with the interpreter's default
-    threshold (700) the collector still ran about every 7 records and walked the read-ahead queue and
-    the batches in flight each time: 14-18% of the shipper's CPU on 200,000 events (docs/benchmarks.md).
-    Objects alive at the start (modules, configuration) are frozen out of the walks. Cyclic garbage is
-    still collected, only in larger steps; the old settings come back when the run ends.
-    """
-    threshold = gc.get_threshold()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 class Pipeline:
@@ -182,7 +117,7 @@ class Pipeline:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._done: set[int] = set()
-        self._pending: dict[int, _Batch] = {}
+        self._pending: dict[int, Batch] = {}
         self._next_ack = 0
         self._slots = threading.Semaphore(self.config.workers * 2)
         self._errors: list[BaseException] = []
@@ -249,7 +184,7 @@ class Pipeline:
             self._queue.put(_DONE)
 
     def _loop(self, senders: ThreadPoolExecutor, active: int, on_progress: Callable | None) -> None:
-        batch = _Batch(0)
+        batch = Batch(0)
         cfg = self.config
         last_progress = 0.0
         while active:
@@ -289,7 +224,7 @@ class Pipeline:
             self._pool.submit(block)
         yield from self._pool.drain() if finished else self._pool.results(wait=block is not None)
 
-    def _take(self, senders: ThreadPoolExecutor, batch: _Batch, block: Block, result: BlockResult) -> _Batch:
+    def _take(self, senders: ThreadPoolExecutor, batch: Batch, block: Block, result: BlockResult) -> Batch:
         """Count a block, dead-letter its rejections, and put its events into batches (cut by count and
         bytes) with its acknowledgements; the batch to go on filling."""
         stats, raws = self.stats, block.raws
@@ -336,7 +271,7 @@ class Pipeline:
             batch.ack(block.source, ack)
         return batch
 
-    def _submit(self, senders: ThreadPoolExecutor, batch: _Batch) -> _Batch:
+    def _submit(self, senders: ThreadPoolExecutor, batch: Batch) -> Batch:
         """Hand `batch` to a sender; the next, empty batch."""
         if self.metrics:  # counted per batch: a counter takes a lock, 3-5 us each on a loaded 2-core machine
             self.metrics.read.inc(batch.records)
@@ -347,11 +282,11 @@ class Pipeline:
             self._pending[batch.seq] = batch
         future = senders.submit(self._deliver, batch)
         future.add_done_callback(lambda f: self._errors.append(f.exception()) if f.exception() else None)
-        return _Batch(batch.seq + 1)
+        return Batch(batch.seq + 1)
 
     # -- delivery ----------------------------------------------------------------------------------
 
-    def _deliver(self, batch: _Batch) -> None:
+    def _deliver(self, batch: Batch) -> None:
         try:
             if batch.events:
                 if self.spool is not None and self.spool:  # keep order behind what already waits
@@ -362,7 +297,7 @@ class Pipeline:
         finally:
             self._slots.release()
 
-    def _send(self, batch: _Batch) -> None:
+    def _send(self, batch: Batch) -> None:
         events = batch.events
         pending = list(range(len(events)))
         while pending:

@@ -12,7 +12,9 @@ import pytest
 from shipper.deadletter import DeadLetterWriter
 from shipper.normalizer import NormalizeConfig, Normalizer
 from shipper.pipeline import Pipeline, PipelineConfig
+from shipper.records import Origin
 from shipper.sinks.base import Encoded, SendResult
+from shipper.sources.base import Block
 from shipper.sources.files import FileSource
 from shipper.sources.lines import CHUNK
 from shipper.sources.registry import Registry
@@ -69,3 +71,18 @@ def test_batches_cut_through_blocks_and_the_registry_trails_delivery(tmp_path: P
     assert [s.offset for s in Registry(registry_path).states()] == [log.stat().st_size]
     dead = [json.loads(line) for line in (tmp_path / "dead.ndjson").read_text().splitlines()]
     assert [d["raw"] for d in dead] == ["not json"]
+
+
+def test_a_burst_of_forward_messages_becomes_one_block_with_each_ack_in_place() -> None:
+    source = object()
+    origin = Origin("forward:app", None, None)
+    first = Block(source, origin, [b"{}", b"{}"], acks=[(1, "message-1")])  # type: ignore[arg-type]
+    assert first.absorb(Block(source, origin, [b"{}"] * 3, acks=[(2, "message-2")]))  # type: ignore[arg-type]
+    assert len(first) == 5 and first.acks == [(1, "message-1"), (4, "message-2")]
+    other_tag = Block(source, Origin("forward:other", None, None), [b"{}"], acks=[(0, "x")])  # type: ignore[arg-type]
+    assert not first.absorb(other_tag) and len(first) == 5
+    lines = Block(source, Origin("file:abc", None, "/a.log"), [b"{}", b"{}"], starts=[0, 3])  # type: ignore[arg-type]
+    assert not lines.absorb(first)  # records with offsets keep their own block
+    assert [o.offset for o in lines.all_origins()] == [0, 3] and lines.origin_of(1) == Origin(
+        "file:abc", 3, "/a.log"
+    )

@@ -14,7 +14,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from mlsiem import __version__
+import mlsiem
 from mlsiem.errors import ConfigError, MlsiemError
 
 # name -> (module, attribute): a typer sub-app or a command function. Listed in the order of --help.
@@ -66,7 +66,7 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        print(f"mlsiem {__version__}")
+        print(f"mlsiem {mlsiem.__version__}")
         raise typer.Exit()
 
 

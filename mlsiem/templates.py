@@ -19,7 +19,7 @@ from mlsiem.ecs.fields import mapping_for
 from mlsiem.indices import BASELINES_INDEX, STATE_INDEX, alerts_alias, check_namespace
 from mlsiem.lifecycle import LifecyclePolicy
 
-TEMPLATE_VERSION = 2  # bump when a body changes meaningfully; setup then updates in place
+TEMPLATE_VERSION = 3  # bump when a body changes meaningfully; setup then updates in place
 TEMPLATE_PRIORITY = 200
 LOWERCASE_NORMALIZER = "mlsiem_lowercase"
 # Component templates are validated on their own, so every mappings component that uses the normalizer
@@ -53,7 +53,10 @@ class SetupConfig(BaseModel):
     shards: int = Field(1, ge=1, le=64)
     # 0 replicas on one node (a green cluster), 1 as soon as a second node joins.
     auto_expand_replicas: str = "0-1"
-    refresh_interval: str = "1s"
+    # None: the engine's default, 1s while the index is searched; a shard nobody searched for 30 s skips
+    # its refreshes until the next search, which waits for one (so nothing is ever stale to a reader).
+    # An explicit value refreshes on that schedule always, searched or not.
+    refresh_interval: str | None = None
     total_fields_limit: int = Field(2000, ge=500, le=20000)
     logs_retention: RetentionConfig = RetentionConfig(delete_after="30d")
     metrics_retention: RetentionConfig = RetentionConfig(delete_after="90d")
@@ -91,19 +94,14 @@ def _stamped(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _settings_component(cfg: SetupConfig) -> dict[str, Any]:
-    return {
-        "template": {
-            "settings": {
-                "index": {
-                    "number_of_shards": cfg.shards,
-                    "auto_expand_replicas": cfg.auto_expand_replicas,
-                    "refresh_interval": cfg.refresh_interval,
-                    "mapping": {"total_fields": {"limit": cfg.total_fields_limit}},
-                },
-                "analysis": ANALYSIS,
-            }
-        }
+    index: dict[str, Any] = {
+        "number_of_shards": cfg.shards,
+        "auto_expand_replicas": cfg.auto_expand_replicas,
+        "mapping": {"total_fields": {"limit": cfg.total_fields_limit}},
     }
+    if cfg.refresh_interval is not None:
+        index["refresh_interval"] = cfg.refresh_interval
+    return {"template": {"settings": {"index": index, "analysis": ANALYSIS}}}
 
 
 BASELINES_MAPPING: dict[str, Any] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from mlsiem.adapter import Engine
 from mlsiem.indices import BASELINES_INDEX, STATE_INDEX, alerts_alias, data_streams
 from mlsiem.installer import run_setup
-from mlsiem.templates import SetupConfig
+from mlsiem.templates import SetupConfig, build_templates
 
 NOW = "2026-11-25T12:00:00.000Z"
 
@@ -180,6 +181,64 @@ def test_mapped_types_behave(installed: list, engine: Engine) -> None:
     assert engine.search(stream, by_cidr)["hits"]["total"]["value"] >= 1
     by_range = {"query": {"range": {"mlsiem.features.income": {"gte": 50000, "lte": 60000}}}}
     assert engine.search(stream, by_range)["hits"]["total"]["value"] >= 1
+
+
+def test_numeric_features_keep_doc_values_only(engine: Engine, namespace: str) -> None:
+    """No points index for numeric features (the engine's costliest part of indexing classifier events),
+    yet every query and aggregation the detectors, evidence and people send on them still answers."""
+    run_setup(engine, SetupConfig(namespace=namespace))
+    stream = data_streams(namespace)["inference"]
+    for i, income in enumerate((31000.5, 52000, 75000)):
+        doc = {**DOCUMENTS["inference"], "event": {**DOCUMENTS["inference"]["event"], "id": f"f-{i}"}}
+        doc["mlsiem"] = {**doc["mlsiem"], "features": {"income": income, "region": "north"}}
+        assert engine.create_document(stream, f"f-{i}", doc)
+    assert engine.create_document(stream, "f-none", {"@timestamp": NOW, "event": {"id": "f-none"}})
+    engine.refresh(stream)
+    mapped = engine.mapping(stream)
+    features = next(iter(mapped.values()))["mappings"]["properties"]["mlsiem"]["properties"]["features"]
+    assert features["properties"]["income"] == {"type": "double", "index": False, "ignore_malformed": True}
+    assert features["properties"]["region"]["type"] == "keyword"
+
+    def hits(query: dict[str, Any]) -> int:
+        return engine.count(stream, query)
+
+    field = "mlsiem.features.income"
+    assert hits({"range": {field: {"gte": 50000, "lte": 60000}}}) == 1
+    assert hits({"term": {field: 75000}}) == 1
+    assert hits({"exists": {"field": field}}) == 3
+    assert hits({"query_string": {"query": f"{field}:>40000"}}) == 2
+    aggs = {
+        "stats": {"stats": {"field": field}},
+        "bins": {"range": {"field": field, "ranges": [{"to": 50000}, {"from": 50000}]}},
+        "missing": {"missing": {"field": field}},
+    }
+    answer = engine.search(stream, {"size": 0, "aggs": aggs})["aggregations"]
+    assert (answer["stats"]["count"], answer["stats"]["min"], answer["stats"]["max"]) == (3, 31000.5, 75000)
+    assert [b["doc_count"] for b in answer["bins"]["buckets"]] == [1, 2]
+    assert answer["missing"]["doc_count"] == 1
+
+
+def test_events_become_searchable_without_an_explicit_refresh(engine: Engine, namespace: str) -> None:
+    """No `refresh_interval` is set (the engine's default: 1s while searched, none while idle), and a
+    reader still sees new events within seconds without asking for a refresh."""
+    run_setup(engine, SetupConfig(namespace=namespace))
+    stream = data_streams(namespace)["inference"]
+    settings = engine.request("GET", f"/{stream}/_settings", params={"flat_settings": "true"})
+    for index in settings.values():
+        assert "index.refresh_interval" not in index["settings"]
+    assert engine.count(stream) == 0  # a search first: the shard is active, as under the detector job
+    assert engine.create_document(stream, "fresh-1", DOCUMENTS["inference"])
+    deadline = time.monotonic() + 10
+    while engine.count(stream) == 0:
+        assert time.monotonic() < deadline, "a new event was not searchable within 10 s"
+        time.sleep(0.2)
+
+
+def test_an_explicit_refresh_interval_is_installed_as_given() -> None:
+    templates = {t.name: t.body for t in build_templates(SetupConfig(refresh_interval="5s"), None)}
+    assert templates["mlsiem-settings"]["template"]["settings"]["index"]["refresh_interval"] == "5s"
+    default = {t.name: t.body for t in build_templates(SetupConfig(), None)}
+    assert "refresh_interval" not in default["mlsiem-settings"]["template"]["settings"]["index"]
 
 
 def test_baselines_and_state_indices_exist(installed: list, engine: Engine) -> None:

@@ -3,21 +3,25 @@
 The shipper is not measured here, only what the engine spends to index what it is sent. The input is
 made once: `ship_events.py` events (the shipping benchmarks' ~1 KB inference events), normalized by
 `mlsiem normalize` to ECS NDJSON. Every run sends the same documents with a plain bulk loop (batches of
-`--batch`, `--senders` concurrent senders like the shipper's), `create` with the document's `event.id`
-as `_id` (the shipper's exactly-once contract), into a fresh data stream; it then refreshes, waits
-until no merge runs, and reads the engine's CPU (node stats `process.cpu.total_in_millis`) before and
-after. Variants run in alternating rounds; medians are printed with the load average of each run.
+`--batch`, `--senders` concurrent senders like the shipper's, at most `--rate` documents/s), `create`
+with the document's `event.id` as `_id` (the shipper's exactly-once contract), into a fresh data
+stream; it then refreshes, waits until no merge runs, and takes the engine's CPU before and after (from
+/proc for a node on this machine, else node stats `process.cpu.total_in_millis`), and the index's
+refresh and merge counts. Variants run in alternating rounds after uncounted warm-up runs; medians are
+printed with the load average of each run. `--poll` refreshes and counts while sending, as
+`ship_vs_fluentbit.py` does to see when a shipper is done.
 
 Variants: `setup` is exactly what `mlsiem setup` installs (a fresh namespace per run); the others
 install one index template of a higher priority for their own namespace, made from the same bodies
-(`mlsiem.templates`, `mlsiem.ecs.fields`) with one change each. `raw-*` send the events as raw JSON
-into an index without a template (dynamic mapping), as Fluent Bit does: `raw-fbid` with ids that are
-hashes of the record (Fluent Bit's `Generate_ID On`, what `ship_vs_fluentbit.py` runs), `raw-auto` with
-engine-generated ids.
+(`mlsiem.templates`, `mlsiem.ecs.fields`) with one change each (`before`: the templates before version
+3). `raw-*` send the events as raw JSON into an index without a template (dynamic mapping), as Fluent
+Bit does: `raw-fbid` with ids that are hashes of the record (Fluent Bit's `Generate_ID On`, what
+`ship_vs_fluentbit.py` runs), `raw-auto` with engine-generated ids.
 
     .venv/bin/mlsiem engine start --port 9400 --heap 1g
-    .venv/bin/python benchmarks/engine_ingest.py --url http://127.0.0.1:9400 --events 50000 --rounds 3
-    .venv/bin/mlsiem engine stop
+    .venv/bin/python benchmarks/engine_ingest.py --url http://127.0.0.1:9400 --events 50000 --rounds 3 \
+        --rate 1000 --variants before setup raw-fbid
+    .venv/bin/mlsiem engine stop --port 9400
 """
 
 from __future__ import annotations
@@ -93,18 +97,14 @@ def _features_off(body: Body) -> None:
     ]
 
 
-def _features_points(body: Body) -> None:
-    """Numeric features with a points index as well as doc values (the templates before version 3)."""
+def _features_no_points(body: Body) -> None:
+    """Numeric features with doc values only: no points tree to build and merge. Not adopted: OpenSearch
+    before 2.12 and Elasticsearch 8.0 refuse range queries on such fields, and the outliers detector
+    pre-filters with range queries on features."""
     for template in body["mappings"]["dynamic_templates"]:
         mapping = next(iter(template.values()))
         if mapping["path_match"] == "mlsiem.features.*" and mapping["mapping"]["type"] == "double":
-            mapping["mapping"].pop("index", None)
-
-
-def _before(body: Body) -> None:
-    """The templates before version 3: refresh every second, searched or not; features with points."""
-    _features_points(body)
-    _settings(refresh_interval="1s")(body)
+            mapping["mapping"]["index"] = False
 
 
 def _index_nothing(body: Body) -> None:
@@ -121,13 +121,9 @@ def _index_nothing(body: Body) -> None:
 VARIANTS: dict[str, tuple[str, Change | None]] = {
     "setup": ("the templates `mlsiem setup` installs", None),
     "same": ("setup's bodies in one template (checks the variant machinery)", lambda body: None),
-    "before": ("template version 2: refresh_interval 1s, features with points", _before),
-    "refresh-1s": (
-        "index.refresh_interval 1s (refreshes whether searched or not)",
-        _settings(refresh_interval="1s"),
-    ),
+    "before": ("template version 2: refresh_interval 1s, searched or not", _settings(refresh_interval="1s")),
     "refresh-5s": ("index.refresh_interval 5s", _settings(refresh_interval="5s")),
-    "features-points": ("numeric features with points (range queries from the index)", _features_points),
+    "features-no-points": ("numeric features: doc values only, no points", _features_no_points),
     "llm-match-only": ("prompt/completion as match_only_text", _llm_text("match_only_text")),
     "no-caseless": ("diagnostic: no .caseless sub-fields", _no_caseless),
     "features-off": ("diagnostic: mlsiem.features not indexed", _features_off),
@@ -145,6 +141,8 @@ class Run:
     seconds: float
     engine_cpu: float  # CPU seconds
     load: tuple[float, float]  # 1-minute load average before, after
+    refreshes: int = 0  # the index's refreshes during the run (segments made)
+    merged_mb: float = 0.0  # what merges rewrote
 
     def per_1000(self, events: int) -> float:
         return self.engine_cpu * 1000 / events * 1000
@@ -328,9 +326,11 @@ def run(
     found = engine.count(target)
     if found != events:
         raise RuntimeError(f"{target}: {found} documents, expected {events}")
+    stats = engine.request("GET", f"/{target}/_stats/refresh,merge", what="index stats")["_all"]["primaries"]
+    refreshes, merged = stats["refresh"]["total"], stats["merges"]["total_size_in_bytes"] / 1e6
     path = f"/_data_stream/{target}" if target.startswith("logs-") else f"/{target}"
     engine.request("DELETE", path, what=f"delete {target}")
-    return Run(variant, seconds, cpu, (load, os.getloadavg()[0]))
+    return Run(variant, seconds, cpu, (load, os.getloadavg()[0]), refreshes, merged)
 
 
 def main() -> None:
@@ -407,7 +407,8 @@ def main() -> None:
             load = f"load {result.load[0]:.2f} -> {result.load[1]:.2f}"
             print(
                 f"round {r + 1} {name:20s} {result.per_1000(args.events):6.1f} ms CPU / 1,000 docs, "
-                f"{args.events / result.seconds:7,.0f} docs/s, {load}",
+                f"{args.events / result.seconds:7,.0f} docs/s, {result.refreshes} refreshes, "
+                f"{result.merged_mb:.0f} MB merged, {load}",
                 flush=True,
             )
     for name in args.variants:
@@ -419,16 +420,28 @@ def main() -> None:
     print(
         f"\nmedians of {args.rounds} rounds, {args.events} documents each (ratio against {args.variants[0]}):"
     )
-    print("| variant | engine CPU / 1,000 docs | ratio | docs/s | load avg (1 min) | what |")
-    print("| --- | ---: | ---: | ---: | --- | --- |")
+    columns = (
+        "variant",
+        "engine CPU / 1,000 docs",
+        "ratio",
+        "docs/s",
+        "refreshes",
+        "MB merged",
+        "load avg",
+        "what",
+    )
+    print("| " + " | ".join(columns) + " |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |")
     for name in args.variants:
         mine = [r for r in runs if r.variant == name]
         cpu = statistics.median(r.per_1000(args.events) for r in mine)
         rate = statistics.median(args.events / r.seconds for r in mine)
         loads = [x for r in mine for x in r.load]
+        refreshes = statistics.median(r.refreshes for r in mine)
+        merged = statistics.median(r.merged_mb for r in mine)
         print(
-            f"| {name} | {cpu:.1f} ms | {cpu / base:.2f}x | {rate:,.0f} | {min(loads):.1f}-{max(loads):.1f} "
-            f"| {VARIANTS[name][0]} |"
+            f"| {name} | {cpu:.1f} ms | {cpu / base:.2f}x | {rate:,.0f} | {refreshes:.0f} | {merged:.0f} "
+            f"| {min(loads):.1f}-{max(loads):.1f} | {VARIANTS[name][0]} |"
         )
 
 

@@ -373,13 +373,9 @@ def _feature_templates() -> list[dict[str, Any]]:
     """Numeric features become double, everything else keyword.
 
     `ignore_malformed` keeps a document whose feature changed type (a string where the index already
-    holds a number): the value is left out of the index, the event itself still lands. Numeric features
-    keep doc values only (`index: false`, no points): the detectors read them with aggregations, `exists`
-    and sampled `_source`, and range or term queries still work on doc values within a time window;
-    building and merging a points tree for each of the (often dozens of) features was a fifth of the
-    engine's indexing CPU for classifier events (benchmarks/engine_ingest.py).
+    holds a number): the value is left out of the index, the event itself still lands.
     """
-    numeric = {"type": "double", "index": False, "ignore_malformed": True}
+    numeric = {"type": "double", "ignore_malformed": True}
     categorical = {"type": "keyword", "ignore_above": 1024}
     by_json_type = {"long": numeric, "double": numeric, "string": categorical, "boolean": categorical}
     return [

@@ -128,7 +128,6 @@ VARIANTS: dict[str, tuple[str, Change | None]] = {
     "no-caseless": ("diagnostic: no .caseless sub-fields", _no_caseless),
     "features-off": ("diagnostic: mlsiem.features not indexed", _features_off),
     "index-nothing": ("diagnostic: only @timestamp and event.id indexed", _index_nothing),
-    "best-compression": ("index.codec best_compression", _settings(codec="best_compression")),
     "raw-fbid": ("raw JSON, dynamic mapping, hashed ids (Fluent Bit Generate_ID)", None),
     "raw-auto": ("raw JSON, dynamic mapping, engine-generated ids", None),
 }

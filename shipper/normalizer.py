@@ -186,8 +186,9 @@ class Normalizer:
         data = raw if raw.__class__ is bytes else raw.encode("utf-8", "surrogatepass")
         if data.count(b"{") + data.count(b"[") > self._max_depth and raw_too_deep(data, self._max_depth):
             return None, f"nested deeper than {self._max_depth} levels (max_depth)"
-        # Every leaf field is an object member, so a record with fewer colons than the limit is within it.
-        if data.count(b":") > self._max_fields:
+        # Every leaf field is an object member, so a record with fewer colons than the limit is within it
+        # (and one with fewer bytes than the limit has fewer colons: no need to count them).
+        if len(data) > self._max_fields and data.count(b":") > self._max_fields:
             return record, self._fields_problem(record)
         return record, None
 

@@ -33,12 +33,14 @@ from typing import Final
 
 _NOT_WORD_BEFORE = r"(?<![A-Za-z0-9])"
 _NOT_WORD_AFTER = r"(?![A-Za-z0-9])"
-_EMAIL_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]"
+_EMAIL_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]"  # ASCII only; the domain's characters are among them
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 MARKER_PREFIX: Final = "[REDACTED:"
 # Every vendor token, key id and secret key is a run of 15+ characters of this set; ordinary prose
 # has none, so one scan for such a run lets a clean prompt skip all their patterns at once.
-LONG_RUN: Final = re.compile(r"[A-Za-z0-9_\-+/=.]{15}")
+TOKEN_CHAR: Final = r"[A-Za-z0-9_\-+/=.]"
+LONG_RUN_CHARS: Final = 15
+LONG_RUN: Final = re.compile(f"{TOKEN_CHAR}{{{LONG_RUN_CHARS}}}")
 
 Replacement = str | Callable[[re.Match[str]], str]
 
@@ -60,6 +62,10 @@ class SecretPattern:
     lower: bool = False
     replace: Replacement | None = None  # default: the whole match becomes the marker
     run: bool = False  # the secret holds 15+ token characters in a row (see LONG_RUN)
+    # A character class (ASCII only) that, with the one literal, holds every character of a match and
+    # of the lookbehind's class: the pattern then runs only on the runs of these characters around
+    # each occurrence of the literal (`shipper.normalize.redaction._sub_within`).
+    within: str | None = None
 
     @property
     def finder(self) -> re.Pattern[str]:
@@ -255,5 +261,6 @@ PATTERNS: Final[tuple[SecretPattern, ...]] = (
         # The lookbehind lets a match start only at the start of a word: linear, not quadratic.
         re.compile(rf"(?<!{_EMAIL_LOCAL}){_EMAIL_LOCAL}++@{_LABEL}(?:\.{_LABEL})+"),
         ("@",),
+        within=_EMAIL_LOCAL,
     ),
 )

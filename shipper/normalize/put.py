@@ -209,15 +209,14 @@ class _Writer:
         emit("    if v is not None:")
         coerce = self.name(kind)
         if kind is STR:  # strings arrive as strings: skip the call
-            emit(f"        r = v if v.__class__ is str else {coerce}(v)")
+            emit(f"        if v.__class__ is str or (v := {coerce}(v)) is not None:")
         else:
-            emit(f"        r = {coerce}(v)")
-        emit("        if r is None:")
-        emit(f"            bad.append({name!r})")
-        emit("        else:")
+            emit(f"        if (v := {coerce}(v)) is not None:")
         parents, leaf = _split(name)
         node = self.target_object(parents, "            ")
-        emit(f"            {node}[{leaf!r}] = r")
+        emit(f"            {node}[{leaf!r}] = v")
+        emit("        else:")
+        emit(f"            bad.append({name!r})")
 
     def text(self) -> str:
         lines = ["def copy(source, target, bad):", "    get = source.get"]
@@ -239,6 +238,8 @@ def table(*rows: Row) -> Copy:
 
 def duration_ns(milliseconds: Any, bad: list[str], name: str) -> int | None:
     """Milliseconds (the unit services log latency in) as ECS `event.duration` nanoseconds."""
+    if milliseconds.__class__ is float and 0 <= milliseconds < 9.2e12:  # the common case (NaN fails it)
+        return round(milliseconds * 1_000_000)
     if milliseconds is None:
         return None
     value = as_float(milliseconds)

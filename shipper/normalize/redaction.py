@@ -174,29 +174,28 @@ def _sub_within(pattern: re.Pattern[str], replacement: Replacement, text: str, w
     return "".join(parts)
 
 
-# (pattern, finder or None, guard literals, replacement, needs a long run, within or None), in the
-# table's order.
-_STEPS: Final = tuple(
+# (pattern, finder or None, guard literals, replacement, within or None), in the table's order: all of
+# them for a text with a long run of token characters, the others only for the rest (most prompts).
+_ALL_STEPS: Final = tuple(
     (
         p.pattern,
         p.finder if p.lower else None,
         p.literals,
         p.replace or marker(p.kind),
-        p.run,
         _Within(p.within, p.literals[0]) if p.within else None,
     )
     for p in PATTERNS
 )
+_SHORT_STEPS: Final = tuple(step for step, p in zip(_ALL_STEPS, PATTERNS, strict=True) if not p.run)
+_DIGIT_MARKS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))  # a digit becomes "0", the rest " "
 
 
 def redact(text: str) -> str:
     """The text with every finding replaced by `[REDACTED:<kind>]`."""
     lowered: str | None = None
     data = text.encode("utf-8", "surrogatepass")
-    long_run = _LONG_RUN_BYTES in data.translate(_TOKEN_BYTES)
-    for pattern, finder, literals, replacement, run, within in _STEPS:
-        if run and not long_run:
-            continue
+    steps = _ALL_STEPS if _LONG_RUN_BYTES in data.translate(_TOKEN_BYTES) else _SHORT_STEPS
+    for pattern, finder, literals, replacement, within in steps:
         if finder is None:
             if literals:
                 for literal in literals:
@@ -224,7 +223,12 @@ def redact(text: str) -> str:
     # Replacements add no digits: a text that had fewer than 7 still has, and holds no number to redact.
     if len(data.translate(None, _NOT_DIGITS)) < _MIN_DIGITS:
         return text
-    return _redact_numbers(text)
+    if not text.isascii():
+        return _redact_numbers(text, 0, len(text))
+    # In ASCII text byte and character positions agree: the number runs lie between the first and the
+    # last digit (and a closing parenthesis after it), and only that span is searched.
+    marks = text.encode("ascii").translate(_DIGIT_MARKS)
+    return _redact_numbers(text, marks.find(b"0"), marks.rfind(b"0") + 2)
 
 
 def _caseless_sub(
@@ -250,11 +254,12 @@ def _caseless_sub(
     return "".join(parts)
 
 
-def _redact_numbers(text: str) -> str:
-    """Cards and phone numbers, looked for only inside runs of digits and number punctuation."""
+def _redact_numbers(text: str, pos: int, endpos: int) -> str:
+    """Cards and phone numbers, looked for only inside runs of digits and number punctuation (in
+    `text[pos:endpos]`, with the characters around it seen: a prefix `+` or `(`)."""
     parts: list[str] = []
     last = 0
-    for match in _NUMBER_RUN.finditer(text):
+    for match in _NUMBER_RUN.finditer(text, pos, endpos):
         start, end = match.span()
         run = match.group()
         if sum(c.isdigit() for c in run) < _MIN_DIGITS:

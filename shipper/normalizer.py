@@ -244,7 +244,8 @@ class Normalizer:
         if fmt is None:
             keys = ", ".join(sorted(str(k) for k in record)[:8])
             return self._reject(f"format not recognised (keys: {keys}): {_UNRECOGNISED}", raw, origin)
-        ctx = RecordContext(self._policy, self._max_features, self._namespace, self._max_chars)
+        parsed = raw.__class__ is not dict  # decoded here from JSON text (RecordContext.parsed)
+        ctx = RecordContext(self._policy, self._max_features, self._namespace, self._max_chars, parsed)
         try:
             drafts = self._converters[fmt](record, ctx)
         except RecordError as exc:

@@ -63,6 +63,7 @@ def choice(allowed: frozenset[str]) -> Coerce:
         text = text.lower()
         return text if text in allowed else None
 
+    coerce.allowed = allowed  # type: ignore[attr-defined]  # copy tables test strings against it inline
     return coerce
 
 
@@ -208,8 +209,12 @@ class _Writer:
         self.read(source, "    ")
         emit("    if v is not None:")
         coerce = self.name(kind)
+        allowed = getattr(kind, "allowed", None)
         if kind is STR:  # strings arrive as strings: skip the call
             emit(f"        if v.__class__ is str or (v := {coerce}(v)) is not None:")
+        elif allowed is not None:  # a choice: a string is lower-cased and looked up without the call
+            values = self.name(allowed)
+            emit(f"        if (v := v.lower() if v.__class__ is str else {coerce}(v)) in {values}:")
         else:
             emit(f"        if (v := {coerce}(v)) is not None:")
         parents, leaf = _split(name)

@@ -250,8 +250,9 @@ class Normalizer:
             drafts = self._converters[fmt](record, ctx)
         except RecordError as exc:
             return self._reject(f"{fmt}: {exc}", raw, origin)
-        # Strings can only be over the limit when the record is (or when it arrived decoded).
-        long_strings = ctx.long_text or raw.__class__ is dict or len(raw) > self._max_chars
+        # Strings can only be over the limit when the record's text is (a decoded record's is its dump):
+        # walking every decoded document for long strings was 11% of a forward shipper's CPU.
+        long_strings = ctx.long_text or len(data) > self._max_chars
         relayed = fmt in _RELAYED
         for draft in drafts:
             self._limit(draft, ctx, long_strings, relayed)

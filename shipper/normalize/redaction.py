@@ -19,6 +19,7 @@ addresses, phone numbers) are redacted too but raise no alert: they are everyday
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
 from shipper.normalize.secret_patterns import (
@@ -150,24 +151,36 @@ def _sub_within(pattern: re.Pattern[str], replacement: Replacement, text: str, w
     Equivalent because every match consists of run characters and holds the literal, and the
     pattern's lookbehind only rejects run characters: at a run's start the character before it is
     outside the run (the lookbehind passes there, as it does at the start of the cut-out run)."""
+    return _splice(text, _runs(text, within), lambda window: pattern.sub(replacement, window))
+
+
+def _runs(text: str, within: _Within) -> Iterator[tuple[int, int]]:
+    """The maximal runs of `within`'s characters that hold its literal, in order."""
     literal, chars = within.literal, within.chars
-    parts: list[str] = []
-    last = 0  # end of the text already copied to `parts`
-    done = 0  # end of the last run looked at: the next run starts after it
+    done = 0  # end of the last run: the next run starts after it
     at = text.find(literal)
     while at >= 0:
         start = at
         while start > done and text[start - 1] in chars:
             start -= 1
         end = within.run.match(text, at).end()  # type: ignore[union-attr]
+        yield start, end
+        done = end
+        at = text.find(literal, end)
+
+
+def _splice(text: str, windows: Iterable[tuple[int, int]], substitute: Callable[[str], str]) -> str:
+    """`text` with each window (start, end: in order, not overlapping) replaced by `substitute(window)`;
+    the text itself, not a copy, when nothing changed."""
+    parts: list[str] = []
+    last = 0  # end of the text already copied to `parts`
+    for start, end in windows:
         window = text[start:end]
-        redacted = pattern.sub(replacement, window)
+        redacted = substitute(window)
         if redacted != window:
             parts.append(text[last:start])
             parts.append(redacted)
             last = end
-        done = end
-        at = text.find(literal, end)
     if not parts:
         return text
     parts.append(text[last:])
@@ -257,22 +270,14 @@ def _caseless_sub(
 def _redact_numbers(text: str, pos: int, endpos: int) -> str:
     """Cards and phone numbers, looked for only inside runs of digits and number punctuation (in
     `text[pos:endpos]`, with the characters around it seen: a prefix `+` or `(`)."""
-    parts: list[str] = []
-    last = 0
+    return _splice(text, _number_runs(text, pos, endpos), lambda run: _NUMBERS.sub(_number, run))
+
+
+def _number_runs(text: str, pos: int, endpos: int) -> Iterator[tuple[int, int]]:
     for match in _NUMBER_RUN.finditer(text, pos, endpos):
         start, end = match.span()
-        run = match.group()
-        if sum(c.isdigit() for c in run) < _MIN_DIGITS:
+        if sum(c.isdigit() for c in match.group()) < _MIN_DIGITS:
             continue
         if start and text[start - 1] in "+(":  # a country code or area code prefix belongs to it
             start -= 1
-            run = text[start:end]
-        redacted = _NUMBERS.sub(_number, run)
-        if redacted != run:
-            parts.append(text[last:start])
-            parts.append(redacted)
-            last = end
-    if not parts:
-        return text
-    parts.append(text[last:])
-    return "".join(parts)
+        yield start, end

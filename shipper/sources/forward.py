@@ -279,6 +279,7 @@ class ForwardSource:
             while not self._closed.is_set():
                 if data:
                     await throttle.took_bytes(len(data))
+                    await self._room()
                     for message in decoder.feed(data):
                         await throttle.took_events(len(message.entries))
                         await self._accept(connection, message, writer)
@@ -291,6 +292,13 @@ class ForwardSource:
         except ForwardProtocolError as exc:
             self.metrics.forward_protocol_errors.inc()
             log.warning("forward: closed the connection from %s: %s", peer, exc)
+
+    async def _room(self) -> None:
+        """Wait until the buffer has room before decoding more of a connection. Decoding first and
+        waiting afterwards let every connection hold a decoded message (its records as objects) while
+        the pipeline was behind: Fluent Bit opens several, and a forward shipper grew past 300 MB."""
+        while self._records.full() and not self._closed.is_set():
+            await asyncio.sleep(0.02)
 
     async def _accept(self, connection: int, message: ForwardMessage, writer: asyncio.StreamWriter) -> None:
         chunk = message.chunk

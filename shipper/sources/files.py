@@ -168,9 +168,9 @@ class FileSource:
             starts, raws = [s for s, _ in kept], [line for _, line in kept]
         if not raws:
             return None
-        t = tracked
-        ack = FileAck(t.key, t.identity or "", t.path, t.device, t.inode, t.lines.pos)
-        origin = Origin(f"file:{tracked.identity}", None, tracked.path)
+        identity, path, end = tracked.identity or "", tracked.path, tracked.lines.pos
+        ack = FileAck(tracked.key, identity, path, tracked.device, tracked.inode, end)
+        origin = Origin(f"file:{tracked.identity}", None, path)
         return Block(self, origin, raws, starts, acks=[(len(raws) - 1, ack)])
 
     def records(self) -> Iterator[Block | None]:
